@@ -34,11 +34,11 @@ from .semantics import (
     path_exists,
     resolve_path,
     strict_eq,
+    substr,
     subtract,
     to_number,
     truthy,
 )
-from .semantics import substr as _substr
 
 __all__ = ["STANDARD_OPERATIONS"]
 
@@ -621,7 +621,7 @@ STANDARD_OPERATIONS: MappingProxyType[str, Operation] = MappingProxyType(
         "min": Operation(func=minimum, spread=True, min_args=1),
         "max": Operation(func=maximum, spread=True, min_args=1),
         "cat": Operation(func=concat, spread=True),
-        "substr": Operation(func=_substr, min_args=1, max_args=3),
+        "substr": Operation(func=substr, min_args=1, max_args=3),
         "in": Operation(func=contains, min_args=2, max_args=2, kind="bool", emit=_emit_in),
         "merge": Operation(func=merge, spread=True),
         "map": Operation(build=_build_collect(_map), min_args=2, max_args=2, list_only=True),
