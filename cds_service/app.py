@@ -1,0 +1,102 @@
+"""The ASGI application: routes, CORS, error bodies, and the resources shared across requests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .bodies import outcome_response
+from .config import Settings
+from .fhir import FetchLimits, FhirFetcher
+from .plans.registry import RuleRegistry
+from .protocol.outcome import ClientError, Issue
+from .routes import ROUTES
+from .store import FeedbackStore
+
+log = logging.getLogger("cds_service")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _client_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ClientError)
+    return outcome_response(error.status, error.issues)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    code = {404: "not-found", 405: "not-supported"}.get(error.status_code, "processing")
+    messages = {404: f"no route for {request.url.path}", 405: f"method {request.method} is not allowed here"}
+    response = outcome_response(
+        error.status_code, [Issue(messages.get(error.status_code, str(error.detail)), "url", code)]
+    )
+    if error.headers:
+        response.headers.update(error.headers)
+    return response
+
+
+async def _server_error(request: Request, error: Exception) -> Response:
+    log.error("unhandled %s on %s", type(error).__name__, request.url.path)
+    return outcome_response(500, [Issue("internal error; the service logged it", None, "exception", "fatal")])
+
+
+def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Starlette:
+    """Build the app; plan definitions load now, so an invalid set stops start-up with its problems."""
+    settings = settings or Settings()
+    rules = RuleRegistry(settings.plandefinitions_dir, settings.parameters_file)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = FeedbackStore(settings.database_url)
+        await store.start()
+        limits = FetchLimits(
+            timeout_s=settings.fhir_timeout_s,
+            total_timeout_s=settings.fhir_total_timeout_s,
+            max_pages=settings.fhir_max_pages,
+        )
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            app.state.store = store
+            app.state.fetcher = FhirFetcher(client, settings.fhir_allowed_servers, limits)
+            watcher = asyncio.create_task(rules.watch()) if settings.reload else None
+            try:
+                yield
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await watcher
+                await store.close()
+
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "Accept"],
+                max_age=600,
+            )
+        ],
+        exception_handlers={ClientError: _client_error, HTTPException: _http_error, Exception: _server_error},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.rules = rules
+    app.state.clock = clock
+    return app

@@ -1,0 +1,126 @@
+"""`cds-service`: serve the API, evaluate one hook request in-process, or validate plan definitions."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import orjson
+
+from .config import Settings
+from .fhir import FetchLimits, FhirFetcher
+from .hooks import call_service
+from .plans.loader import load_ruleset
+from .plans.problems import RuleSetError
+from .protocol.outcome import ClientError, operation_outcome
+from .services import build_services
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    try:
+        load_ruleset(settings.plandefinitions_dir, settings.parameters_file)
+    except RuleSetError as error:
+        return _report(error)
+    uvicorn.run(
+        "cds_service.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    return 0
+
+
+def _report(error: RuleSetError) -> int:
+    for problem in error.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    print(f"{len(error.problems)} problem(s) found", file=sys.stderr)
+    return 1
+
+
+def _validate(args: argparse.Namespace, settings: Settings) -> int:
+    directory = Path(args.directory) if args.directory else settings.plandefinitions_dir
+    try:
+        ruleset = load_ruleset(directory, settings.parameters_file)
+    except RuleSetError as error:
+        return _report(error)
+    services = build_services(ruleset)
+    print(
+        f"ok: {len(ruleset.plans)} plan definitions, {len(ruleset.facts)} facts, "
+        f"{len(ruleset.valuesets)} value sets; services: {', '.join(services)}"
+    )
+    return 0
+
+
+async def _evaluate_async(body: object, settings: Settings, now: datetime) -> tuple[int, dict]:
+    try:
+        ruleset = load_ruleset(settings.plandefinitions_dir, settings.parameters_file)
+    except RuleSetError as error:
+        _report(error)
+        return 1, {}
+    services = build_services(ruleset)
+    hook = body.get("hook") if isinstance(body, dict) else None
+    service = next((s for s in services.values() if s.hook == hook), None)
+    if service is None:
+        return 2, operation_outcome([])
+    limits = FetchLimits(settings.fhir_timeout_s, settings.fhir_total_timeout_s, settings.fhir_max_pages)
+    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+        fetcher = FhirFetcher(client, settings.fhir_allowed_servers, limits)
+        try:
+            response, _ = await call_service(service, ruleset, body, fetcher, now)
+        except ClientError as error:
+            return 2, operation_outcome(error.issues)
+    return 0, response
+
+
+def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        body = orjson.loads(Path(args.request).read_bytes())
+    except (OSError, orjson.JSONDecodeError) as error:
+        print(f"error: cannot read {args.request}: {error}", file=sys.stderr)
+        return 2
+    now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
+    status, output = asyncio.run(_evaluate_async(body, settings, now))
+    if status == 2 and not output.get("issue"):
+        print(f"error: no service for hook {body.get('hook')!r}", file=sys.stderr)
+    elif output:
+        sys.stdout.write(orjson.dumps(output, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return status
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="cds-service", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(run=_serve)
+    evaluate = commands.add_parser("evaluate", help="run one CDS Hooks request and print the response")
+    evaluate.add_argument("request", help="a CDS Hooks request JSON file")
+    evaluate.add_argument("--now", help="T0 as an ISO date or dateTime (default: now)")
+    evaluate.set_defaults(run=_evaluate)
+    validate = commands.add_parser("validate", help="check plan definitions; exit 1 on any problem")
+    validate.add_argument("directory", nargs="?", help="plan-definition folder (default: CDS_PLANDEFINITIONS_DIR)")
+    validate.set_defaults(run=_validate)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return args.run(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

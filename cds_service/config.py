@@ -1,0 +1,49 @@
+"""Settings, read from `CDS_*` environment variables so a deployment needs no config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every setting has a default that runs out of the box; the README documents each one."""
+
+    model_config = SettingsConfigDict(env_prefix="CDS_", extra="ignore")
+
+    plandefinitions_dir: Path = Field(
+        default=PACKAGE_ROOT / "plandefinitions",
+        description="Folder of PlanDefinition, Library and ValueSet JSON files.",
+    )
+    parameters_file: Path | None = Field(
+        default=None,
+        description="Optional FHIR Parameters JSON overriding rule thresholds for this site.",
+    )
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///data/feedback.sqlite3",
+        description="SQLAlchemy async URL of the feedback store (sqlite+aiosqlite or postgresql+asyncpg).",
+    )
+    max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Largest request body accepted.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=["*"], description="Comma-separated browser origins allowed by CORS, or '*'."
+    )
+    fhir_allowed_servers: Annotated[list[str], NoDecode] = Field(
+        default=[], description="Comma-separated FHIR base URLs the service may fetch from."
+    )
+    fhir_timeout_s: float = Field(default=5.0, gt=0, description="Timeout of one FHIR request.")
+    fhir_total_timeout_s: float = Field(default=10.0, gt=0, description="Time budget to fetch one prefetch key.")
+    fhir_max_pages: int = Field(default=20, ge=1, description="Search pages followed per prefetch key.")
+    reload: bool = Field(default=True, description="Watch the plan-definition folder and reload on change.")
+    log_level: str = Field(default="INFO", description="Python logging level.")
+
+    @field_validator("cors_origins", "fhir_allowed_servers", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value

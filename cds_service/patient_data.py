@@ -1,0 +1,106 @@
+"""Gather the patient data a service needs: prefetch as given, every missing key fetched from the EHR.
+
+Per key, a prefetch value is used as sent (a resource, or a Bundle whose remaining pages we fetch), `null`
+means "no data", and a missing key, an OperationOutcome or an unusable value means "not satisfied", so we
+fetch it from `fhirServer` ourselves, all keys concurrently. Only when a key can be had neither way is the
+answer 412, naming each key and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from .fhir import FetchError, FhirFetcher, TemplateError, render, user_tokens
+from .protocol.outcome import ClientError, Issue
+from .protocol.request import ParsedRequest
+from .record import resources_of
+
+log = logging.getLogger("cds_service.prefetch")
+
+
+def _usable(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("resourceType"), str)
+        and value["resourceType"] != "OperationOutcome"
+    )
+
+
+def _has_next(bundle: dict[str, Any]) -> bool:
+    return bundle.get("resourceType") == "Bundle" and any(
+        isinstance(link, dict) and link.get("relation") == "next" for link in bundle.get("link") or ()
+    )
+
+
+class Unavailable(ClientError):
+    """412: data the rules need could be had neither from prefetch nor from the FHIR server."""
+
+    def __init__(self, reasons: dict[str, str]) -> None:
+        super().__init__(
+            412,
+            [
+                Issue(diagnostics=f"prefetch '{key}' {reason}", location=f"prefetch.{key}", code="not-found")
+                for key, reason in reasons.items()
+            ],
+        )
+
+
+async def gather(
+    templates: dict[str, str], request: ParsedRequest, fetcher: FhirFetcher | None
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """All resources for the service's prefetch keys, and counts of keys given and fetched (for metrics)."""
+    envelope = request.envelope
+    given = envelope.prefetch or {}
+    token = envelope.fhirAuthorization.access_token if envelope.fhirAuthorization else None
+    resources: list[dict[str, Any]] = []
+    to_fetch: dict[str, str] = {}
+    to_complete: dict[str, dict[str, Any]] = {}
+    reasons: dict[str, str] = {}
+    for key, template in templates.items():
+        if key in given and given[key] is None:
+            continue
+        value = given.get(key)
+        if _usable(value):
+            if _has_next(value):
+                to_complete[key] = value
+            else:
+                resources.extend(resources_of(value))
+            continue
+        try:
+            to_fetch[key] = render(template, envelope.context, user_tokens(request.context.userId))
+        except TemplateError as error:
+            reasons[key] = f"cannot be fetched: {error}"
+    if (to_fetch or to_complete) and (envelope.fhirServer is None or fetcher is None):
+        for key in [*to_fetch, *to_complete]:
+            reasons[key] = "was not provided and cannot be fetched: the request has no fhirServer"
+        raise Unavailable(reasons)
+    if reasons:
+        raise Unavailable(reasons)
+    if to_fetch or to_complete:
+        assert fetcher is not None and envelope.fhirServer is not None
+        server = envelope.fhirServer
+        fetched, *completed = await asyncio.gather(
+            fetcher.fetch_many(server, to_fetch, token),
+            *(fetcher.complete(server, bundle, token) for bundle in to_complete.values()),
+            return_exceptions=True,
+        )
+        if isinstance(fetched, BaseException):
+            raise fetched
+        for key, result in fetched.items():
+            if isinstance(result, FetchError):
+                reasons[key] = f"was not provided and could not be fetched: {result.reason}"
+            elif result is not None:
+                resources.extend(resources_of(result))
+        for key, result in zip(to_complete, completed, strict=True):
+            if isinstance(result, FetchError):
+                reasons[key] = f"has more pages that could not be fetched: {result.reason}"
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                resources.extend(resources_of(result))
+    if reasons:
+        log.warning("prefetch unavailable for keys %s", sorted(reasons))
+        raise Unavailable(reasons)
+    return resources, {"given": len(templates) - len(to_fetch) - len(to_complete), "fetched": len(to_fetch)}

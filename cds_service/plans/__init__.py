@@ -1,0 +1,1 @@
+"""Plan definitions: load and check the FHIR JSON, compile its JSON-Logic, evaluate it into cards."""

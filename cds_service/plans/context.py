@@ -1,0 +1,135 @@
+"""The state of one evaluation: the record, T0, parameters, and the memo of facts already computed.
+
+Compiled JSON-Logic only receives `data`, which iterators such as `filter` replace with the current item,
+so the FHIR-aware operators reach the evaluation through a context variable instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from ..record import Entry, PatientRecord
+from .model import Criterion
+from .terminology import ValueSet
+
+Compiled = Callable[[Any], Any]
+
+_current: ContextVar[Evaluation] = ContextVar("cds_evaluation")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A computed value and the references of the records it rests on."""
+
+    value: Any
+    evidence: frozenset[str]
+
+
+@dataclass(slots=True)
+class Evaluation:
+    record: PatientRecord
+    t0: date
+    params: dict[str, Any]
+    facts: dict[str, Compiled]
+    draft_dependent: frozenset[str]
+    valuesets: dict[str, ValueSet]
+    drafts: list[Entry] = field(default_factory=list)
+    draft: Entry | None = None
+    memo: dict[str, Outcome] = field(default_factory=dict)
+    draft_memo: dict[str, Outcome] = field(default_factory=dict)
+    select_memo: dict[tuple[str, str | None, str | None], list[Entry]] = field(default_factory=dict)
+    criteria: tuple[Criterion, ...] = ()
+    criterion_memo: dict[str, tuple[Outcome, bool]] = field(default_factory=dict)
+    _evidence: list[set[str]] = field(default_factory=list)
+
+    def fact(self, name: str) -> Any:
+        memo = self.draft_memo if name in self.draft_dependent else self.memo
+        outcome = memo.get(name)
+        if outcome is None:
+            outcome = self.measure(self.facts[name])
+            memo[name] = outcome
+        if self._evidence:
+            self._evidence[-1].update(outcome.evidence)
+        return outcome.value
+
+    def measure(self, compiled: Compiled) -> Outcome:
+        """Evaluate with evidence collection: the records in the value, else those of the facts it read."""
+        self._evidence.append(set())
+        try:
+            value = compiled(None)
+        finally:
+            collected = self._evidence.pop()
+        direct = references(value)
+        return Outcome(value, frozenset(direct if direct is not None else collected))
+
+    def focus(self, draft: Entry | None, criteria: tuple[Criterion, ...]) -> None:
+        """Evaluate the next plan or draft order: what reads the draft or the criteria is computed afresh."""
+        if draft is self.draft and criteria is self.criteria:
+            return
+        self.draft = draft
+        self.draft_memo = {}
+        self.criteria = criteria
+        self.criterion_memo = {}
+
+    def assess(self, criterion: Criterion) -> tuple[Outcome, bool]:
+        """A criterion's outcome (True met, False unmet, None not documented) and whether it is required."""
+        found = self.criterion_memo.get(criterion.code)
+        if found is None:
+            outcome = self.measure(criterion.expression)
+            value = None if outcome.value is None else truthy(outcome.value)
+            required = True
+            if criterion.required_when is not None:
+                condition = criterion.required_when(None)
+                required = condition is None or truthy(condition)
+            found = (Outcome(value, outcome.evidence), required)
+            self.criterion_memo[criterion.code] = found
+        return found
+
+    def criterion(self, code: str) -> bool:
+        """True only when the criterion is met: unmet and not documented both read as false here."""
+        for criterion in self.criteria:
+            if criterion.code == code:
+                return self.assess(criterion)[0].value is True
+        return False
+
+    def unmet(self) -> list[str]:
+        """Codes of the required criteria not met or not documented, in the order they are declared."""
+        unmet = []
+        for criterion in self.criteria:
+            outcome, required = self.assess(criterion)
+            if required and outcome.value is not True:
+                unmet.append(criterion.code)
+        return unmet
+
+
+def truthy(value: Any) -> bool:
+    """JSON-Logic truthiness: empty arrays are false, empty objects are true."""
+    if isinstance(value, dict):
+        return True
+    return bool(value)
+
+
+def references(value: Any) -> set[str] | None:
+    if isinstance(value, Entry):
+        return {value.reference}
+    if isinstance(value, list) and value and all(isinstance(item, Entry) for item in value):
+        return {item.reference for item in value}
+    return None
+
+
+def current() -> Evaluation:
+    return _current.get()
+
+
+@contextmanager
+def activated(evaluation: Evaluation) -> Iterator[Evaluation]:
+    token = _current.set(evaluation)
+    try:
+        yield evaluation
+    finally:
+        _current.reset(token)

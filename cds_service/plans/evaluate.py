@@ -1,0 +1,72 @@
+"""Run the plan definitions of one hook over one patient record and collect the cards they produce.
+
+A failure inside one plan definition is logged (rule ids only, no patient data) and skipped, so it never
+takes down the cards of the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+from ..protocol.response import Card
+from ..record import Entry, PatientRecord
+from .context import Evaluation, activated
+from .kleene import js
+from .model import CardSpec, Plan, RuleSet
+from .render import render
+
+log = logging.getLogger("cds_service.plans")
+
+
+def _applies(spec: CardSpec, evaluation: Evaluation) -> bool:
+    for condition in spec.conditions:
+        value = condition(None)
+        if value is None or not js.truthy(value):
+            return False
+    return True
+
+
+def _plan_cards(plan: Plan, hook: str, evaluation: Evaluation, context: Any) -> list[Card]:
+    cards = []
+    for spec in plan.cards:
+        if hook not in spec.hooks:
+            continue
+        if spec.per_draft is None:
+            evaluation.focus(None, plan.criteria)
+            if _applies(spec, evaluation):
+                cards.append(render(spec, plan, evaluation, context))
+            continue
+        members = evaluation.valuesets[spec.per_draft]
+        for draft in evaluation.drafts:
+            if members.matches(draft):
+                evaluation.focus(draft, plan.criteria)
+                if _applies(spec, evaluation):
+                    cards.append(render(spec, plan, evaluation, context))
+    return cards
+
+
+def evaluate(
+    ruleset: RuleSet, hook: str, record: PatientRecord, drafts: list[Entry], t0: date, context: Any
+) -> tuple[list[Card], list[str]]:
+    """Cards for `hook`, in plan order, and the ids of plans that failed (logged, not raised)."""
+    evaluation = Evaluation(
+        record=record,
+        t0=t0,
+        params=ruleset.params,
+        facts={name: fact.compiled for name, fact in ruleset.facts.items()},
+        draft_dependent=ruleset.draft_dependent,
+        valuesets=ruleset.valuesets,
+        drafts=drafts,
+    )
+    cards: list[Card] = []
+    failed: list[str] = []
+    with activated(evaluation):
+        for plan in ruleset.plans_for(hook):
+            try:
+                cards.extend(_plan_cards(plan, hook, evaluation, context))
+            except Exception as error:  # one broken plan must not silence the others
+                log.error("plan %s failed on %s: %s", plan.id, hook, type(error).__name__)
+                failed.append(plan.id)
+    return cards, failed

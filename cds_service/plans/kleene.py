@@ -1,0 +1,103 @@
+"""Three-valued JSON-Logic for clinical rules: unknown (null) in, unknown out.
+
+Plain JSON-Logic says `{"<=": [null, 120]}` is true, so a criterion would pass when its data is missing.
+This engine overrides comparisons and negation to return null when an operand is null, and `and`/`or` to
+follow Kleene logic (false wins `and`, true wins `or`, otherwise unknown). Only this engine's table changes;
+the standard operators used by `cds_service.logic.compile` stay conformant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..logic import Engine, Node, Operation
+from ..logic import semantics as js
+from .operators import Vocabulary
+
+Compiled = Callable[[Any], Any]
+
+
+def _compare(test: Callable[[Any, Any], bool], chain: bool) -> Operation:
+    def build(args: list[Node], path: str) -> Compiled:
+        functions = [arg.evaluate for arg in args]
+
+        def compare(data: Any) -> bool | None:
+            values = [function(data) for function in functions]
+            if any(value is None for value in values):
+                return None
+            if chain and len(values) == 3:
+                return test(values[0], values[1]) and test(values[1], values[2])
+            return test(values[0], values[1])
+
+        return compare
+
+    return Operation(build=build, min_args=2, max_args=3 if chain else 2)
+
+
+def _and(args: list[Node], path: str) -> Compiled:
+    functions = [arg.evaluate for arg in args]
+
+    def kleene_and(data: Any) -> Any:
+        unknown = False
+        value: Any = True
+        for function in functions:
+            value = function(data)
+            if value is None:
+                unknown = True
+            elif not js.truthy(value):
+                return value
+        return None if unknown else value
+
+    return kleene_and
+
+
+def _or(args: list[Node], path: str) -> Compiled:
+    functions = [arg.evaluate for arg in args]
+
+    def kleene_or(data: Any) -> Any:
+        unknown = False
+        value: Any = False
+        for function in functions:
+            value = function(data)
+            if value is None:
+                unknown = True
+            elif js.truthy(value):
+                return value
+        return None if unknown else value
+
+    return kleene_or
+
+
+def _not(negate: bool) -> Operation:
+    def build(args: list[Node], path: str) -> Compiled:
+        function = args[0].evaluate
+
+        def run(data: Any) -> bool | None:
+            value = function(data)
+            return None if value is None else js.truthy(value) != negate
+
+        return run
+
+    return Operation(build=build, min_args=1, max_args=1)
+
+
+KLEENE = {
+    "<": _compare(js.less, chain=True),
+    "<=": _compare(js.less_equal, chain=True),
+    ">": _compare(js.greater, chain=False),
+    ">=": _compare(js.greater_equal, chain=False),
+    "==": _compare(js.loose_eq, chain=False),
+    "!=": _compare(js.not_loose_eq, chain=False),
+    "===": _compare(js.strict_eq, chain=False),
+    "!==": _compare(js.not_strict_eq, chain=False),
+    "and": Operation(build=_and, min_args=1),
+    "or": Operation(build=_or, min_args=1),
+    "!": _not(negate=True),
+    "!!": _not(negate=False),
+}
+
+
+def clinical_engine(vocabulary: Vocabulary) -> Engine:
+    """The engine plan definitions compile with: standard operators, three-valued logic, FHIR vocabulary."""
+    return Engine(operations={**KLEENE, **vocabulary.operations()})

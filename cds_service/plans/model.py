@@ -1,0 +1,86 @@
+"""The loaded, compiled form of the plan definitions: what an evaluation needs, nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .terminology import ValueSet
+
+Compiled = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    """One line of a card's checklist: met, unmet or not documented, and whether it is required."""
+
+    code: str
+    label: str
+    expression: Compiled
+    required_when: Compiled | None
+    citation: str
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestionSpec:
+    """A suggestion: create a resource from an ActivityDefinition, or remove the draft order in focus."""
+
+    label: str
+    kind: str  # "create" or "remove"
+    activity: dict[str, Any] | None = None
+    recommended: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CardSpec:
+    rule_id: str
+    topic_system: str
+    topic_display: str
+    hooks: frozenset[str]
+    indicator: str
+    summary: str
+    detail: str | None
+    conditions: tuple[Compiled, ...]
+    per_draft: str | None  # value set of the draft orders this card is evaluated for, one card each
+    suggestions: tuple[SuggestionSpec, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
+    override_reasons: tuple[dict[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    id: str
+    url: str
+    title: str
+    description: str
+    usage: str
+    source_label: str
+    source_url: str | None
+    criteria: tuple[Criterion, ...]
+    cards: tuple[CardSpec, ...]
+
+    def hooks(self) -> frozenset[str]:
+        return frozenset(hook for card in self.cards for hook in card.hooks)
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    name: str
+    description: str
+    compiled: Compiled
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """Everything loaded from the plan-definition folder, immutable so a reload can swap it atomically."""
+
+    plans: tuple[Plan, ...]
+    facts: dict[str, Fact]
+    draft_dependent: frozenset[str]
+    valuesets: dict[str, ValueSet]
+    params: dict[str, Any]
+    prefetch: dict[str, dict[str, str]] = field(default_factory=dict)  # hook -> key -> template
+
+    def plans_for(self, hook: str) -> list[Plan]:
+        return [plan for plan in self.plans if hook in plan.hooks()]

@@ -1,0 +1,105 @@
+"""ValueSets compiled to set lookups, with ICD-10-CM style prefix matching for `is-a` filters.
+
+An `is-a` filter on a hierarchical code system such as ICD-10-CM means "this code and its children", and a
+child code extends its parent's characters (T84.216 -> T84.216A), so a prefix test is exact there. The
+`text-match` extension adds a case-insensitive match on the coded text for medications that arrive
+uncoded or with product codes we do not list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..record import Entry
+
+TEXT_MATCH_URL = "http://postfusion-cds.org/fhir/StructureDefinition/text-match"
+PREFIX_OPS = frozenset({"is-a", "descendent-of"})
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSet:
+    codes: frozenset[tuple[str, str]]
+    prefixes: tuple[tuple[str, str], ...]
+
+    def matches(self, system: str, code: str) -> bool:
+        if (system, code) in self.codes:
+            return True
+        return any(system == s and code.startswith(p) for s, p in self.prefixes)
+
+
+@dataclass(frozen=True, slots=True)
+class ValueSet:
+    """A compiled ValueSet: membership of a coding, and of an Entry by any of its codings or its text."""
+
+    url: str
+    include: CodeSet
+    exclude: CodeSet
+    text_terms: tuple[str, ...]
+
+    def contains(self, system: str, code: str) -> bool:
+        return self.include.matches(system, code) and not self.exclude.matches(system, code)
+
+    def matches(self, entry: Entry) -> bool:
+        if any(self.contains(system, code) for system, code in entry.codes):
+            return True
+        return bool(self.text_terms) and any(term in entry.text for term in self.text_terms)
+
+    def has_code(self, code: str) -> bool:
+        """Membership of a bare code, whatever its system (for Observation answers given as codes)."""
+        return any(self.contains(system, code) for system, _ in self.include.codes) or any(
+            code.startswith(prefix) and not self.exclude.matches(system, code)
+            for system, prefix in self.include.prefixes
+        )
+
+    @property
+    def exact_only(self) -> bool:
+        """True when membership can be answered from an index of exact codes."""
+        return not self.include.prefixes and not self.text_terms
+
+
+def _code_set(parts: Iterable[dict[str, Any]], problems: list[str], where: str) -> CodeSet:
+    codes: set[tuple[str, str]] = set()
+    prefixes: list[tuple[str, str]] = []
+    for index, part in enumerate(parts):
+        system = part.get("system")
+        if not isinstance(system, str):
+            problems.append(f"{where}[{index}].system is required")
+            continue
+        for concept in part.get("concept") or ():
+            codes.add((system, concept["code"]))
+        for f_index, filt in enumerate(part.get("filter") or ()):
+            if filt.get("op") not in PREFIX_OPS or filt.get("property") != "concept":
+                problems.append(
+                    f"{where}[{index}].filter[{f_index}]: only property 'concept' with op is-a or"
+                    " descendent-of is supported"
+                )
+                continue
+            prefixes.append((system, filt["value"]))
+        if part.get("valueSet"):
+            problems.append(f"{where}[{index}].valueSet: include other value sets by listing their codes")
+    return CodeSet(frozenset(codes), tuple(prefixes))
+
+
+def compile_valueset(resource: dict[str, Any]) -> tuple[ValueSet, list[str]]:
+    """Compile a ValueSet's `compose` (or its `expansion`); return it with the problems found."""
+    problems: list[str] = []
+    compose = resource.get("compose") or {}
+    include = list(compose.get("include") or ())
+    expansion = (resource.get("expansion") or {}).get("contains") or ()
+    include.extend({"system": c.get("system"), "concept": [{"code": c["code"]}]} for c in expansion)
+    if not include:
+        problems.append("compose.include: a value set needs at least one code or filter")
+    terms = tuple(
+        ext["valueString"].lower()
+        for ext in resource.get("extension") or ()
+        if ext.get("url") == TEXT_MATCH_URL and isinstance(ext.get("valueString"), str)
+    )
+    valueset = ValueSet(
+        url=resource.get("url", ""),
+        include=_code_set(include, problems, "compose.include"),
+        exclude=_code_set(compose.get("exclude") or (), problems, "compose.exclude"),
+        text_terms=terms,
+    )
+    return valueset, problems

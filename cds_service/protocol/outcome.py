@@ -1,0 +1,67 @@
+"""FHIR OperationOutcome bodies for every error response: what is wrong, and where."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem with the client's input; `location` is a dotted path into the request body."""
+
+    diagnostics: str
+    location: str | None = None
+    code: str = "invalid"
+    severity: str = "error"
+
+
+def operation_outcome(issues: list[Issue]) -> dict[str, Any]:
+    """Render issues as an R4 OperationOutcome, the body CDS Hooks 3.0 recommends for non-2xx answers."""
+    rendered = []
+    for issue in issues:
+        entry: dict[str, Any] = {
+            "severity": issue.severity,
+            "code": issue.code,
+            "diagnostics": issue.diagnostics,
+        }
+        if issue.location:
+            entry["expression"] = [issue.location]
+        rendered.append(entry)
+    return {"resourceType": "OperationOutcome", "issue": rendered}
+
+
+def location_of(loc: tuple[int | str, ...], prefix: str = "") -> str:
+    """Turn a pydantic error location into a FHIRPath-like path such as `context.selections[0]`."""
+    path = prefix
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path = f"{path}.{part}" if path else str(part)
+    return path
+
+
+def issues_from_validation(error: ValidationError, prefix: str = "") -> list[Issue]:
+    """One issue per pydantic error, without echoing the offending input (it may hold patient data)."""
+    return [
+        Issue(diagnostics=item["msg"], location=location_of(item["loc"], prefix) or None)
+        for item in error.errors(include_input=False, include_url=False)
+    ]
+
+
+class ClientError(Exception):
+    """A 4xx answer with an OperationOutcome; raised anywhere, rendered by the app's error handler."""
+
+    def __init__(self, status: int, issues: list[Issue]) -> None:
+        super().__init__(f"{status}: " + "; ".join(issue.diagnostics for issue in issues))
+        self.status = status
+        self.issues = issues
+
+    @classmethod
+    def single(
+        cls, status: int, diagnostics: str, location: str | None = None, code: str = "invalid"
+    ) -> ClientError:
+        return cls(status, [Issue(diagnostics=diagnostics, location=location, code=code)])

@@ -1,0 +1,171 @@
+"""The CDS Hooks request envelope and the context of the three hooks we serve.
+
+Unknown members are ignored (CDS Hooks 3.0 clients may send new ones); required members are checked
+strictly so that a broken client gets a 400 naming the field, never a wrong card.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .outcome import ClientError, issues_from_validation
+
+REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+UUID = re.compile(r"^(urn:uuid:)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+HOOKS = ("patient-view", "order-select", "order-sign")
+
+
+class Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class FhirAuthorization(Lenient):
+    access_token: str = Field(min_length=1, repr=False)
+    token_type: str
+    expires_in: int = Field(ge=0)
+    scope: str
+    subject: str
+    patient: str | None = None
+
+    @field_validator("token_type")
+    @classmethod
+    def _bearer(cls, value: str) -> str:
+        if value.lower() != "bearer":
+            raise ValueError("token_type must be 'Bearer'")
+        return value
+
+
+class PatientViewContext(Lenient):
+    userId: str
+    patientId: str
+    encounterId: str | None = None
+
+    @field_validator("userId")
+    @classmethod
+    def _user_reference(cls, value: str) -> str:
+        if not REFERENCE.match(value):
+            raise ValueError("must be a relative reference such as 'Practitioner/123'")
+        return value
+
+    @field_validator("patientId", "encounterId")
+    @classmethod
+    def _fhir_id(cls, value: str | None) -> str | None:
+        if value is not None and not FHIR_ID.match(value):
+            raise ValueError("must be a FHIR id (letters, digits, '-' and '.', at most 64)")
+        return value
+
+
+class DraftOrders(Lenient):
+    """A Bundle of unsigned orders; `type` is optional because the sandbox omits it."""
+
+    resourceType: Literal["Bundle"]
+    entry: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("entry")
+    @classmethod
+    def _entries_hold_resources(cls, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for index, entry in enumerate(entries):
+            resource = entry.get("resource")
+            if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+                raise ValueError(f"entry[{index}].resource must be a FHIR resource")
+        return entries
+
+    def resources(self) -> list[dict[str, Any]]:
+        return [entry["resource"] for entry in self.entry]
+
+
+class OrderSignContext(PatientViewContext):
+    draftOrders: DraftOrders
+
+
+class OrderSelectContext(OrderSignContext):
+    selections: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _selections_reference_drafts(self) -> OrderSelectContext:
+        drafts = {f"{r['resourceType']}/{r.get('id')}" for r in self.draftOrders.resources()}
+        for index, selection in enumerate(self.selections):
+            if not REFERENCE.match(selection):
+                raise ValueError(f"selections[{index}] must be a reference such as 'ServiceRequest/1'")
+            if selection not in drafts:
+                raise ValueError(f"selections[{index}] '{selection}' is not an entry of draftOrders")
+        return self
+
+
+CONTEXTS: dict[str, type[PatientViewContext]] = {
+    "patient-view": PatientViewContext,
+    "order-select": OrderSelectContext,
+    "order-sign": OrderSignContext,
+}
+
+
+class HookRequest(Lenient):
+    hook: str
+    hookInstance: str
+    fhirServer: str | None = None
+    fhirAuthorization: FhirAuthorization | None = None
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+
+    @field_validator("hookInstance")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        if not UUID.match(value):
+            raise ValueError("must be a UUID")
+        return value
+
+    @field_validator("fhirServer")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an absolute http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _authorization_needs_server(self) -> HookRequest:
+        if self.fhirAuthorization is not None and self.fhirServer is None:
+            raise ValueError("fhirServer is required when fhirAuthorization is present")
+        return self
+
+
+class ParsedRequest:
+    """A validated request: the envelope plus the hook's typed context."""
+
+    __slots__ = ("context", "envelope")
+
+    def __init__(self, envelope: HookRequest, context: PatientViewContext) -> None:
+        self.envelope = envelope
+        self.context = context
+
+    @property
+    def draft_orders(self) -> list[dict[str, Any]]:
+        drafts = getattr(self.context, "draftOrders", None)
+        return drafts.resources() if drafts is not None else []
+
+    @property
+    def selections(self) -> list[str] | None:
+        return getattr(self.context, "selections", None)
+
+
+def parse_request(body: Any, expected_hook: str) -> ParsedRequest:
+    """Validate a decoded JSON body for a service bound to `expected_hook`; raise ClientError(400)."""
+    if not isinstance(body, dict):
+        raise ClientError.single(400, "The request body must be a JSON object", "$")
+    try:
+        envelope = HookRequest.model_validate(body)
+    except ValidationError as error:
+        raise ClientError(400, issues_from_validation(error)) from None
+    if envelope.hook != expected_hook:
+        raise ClientError.single(
+            400, f"hook '{envelope.hook}' does not match this service's hook '{expected_hook}'", "hook"
+        )
+    try:
+        context = CONTEXTS[expected_hook].model_validate(envelope.context)
+    except ValidationError as error:
+        raise ClientError(400, issues_from_validation(error, prefix="context")) from None
+    return ParsedRequest(envelope, context)
