@@ -24,13 +24,17 @@ def outcome_response(status: int, issues: list[Issue]) -> JSON:
 
 def _is_json(content_type: str) -> bool:
     media_type = content_type.split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
 
 
 async def read_json(request: Request, limit: int) -> Any:
-    """The decoded body; 415 unless JSON, 413 beyond `limit` bytes (checked while streaming), 400 if malformed."""
+    """The decoded body: 415 unless JSON, 413 past `limit` bytes (counted while streaming), 400 if malformed."""
     if not _is_json(request.headers.get("content-type", "")):
-        raise ClientError.single(415, "Content-Type must be application/json", "header.Content-Type", "not-supported")
+        raise ClientError.single(
+            415, "Content-Type must be application/json", "header.Content-Type", "not-supported"
+        )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ClientError.single(413, f"request body is larger than {limit} bytes", "body", "too-costly")
@@ -42,4 +46,6 @@ async def read_json(request: Request, limit: int) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise ClientError.single(400, f"malformed JSON: {error.msg} at position {error.pos}", "body", "structure") from None
+        raise ClientError.single(
+            400, f"malformed JSON: {error.msg} at position {error.pos}", "body", "structure"
+        ) from None

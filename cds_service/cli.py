@@ -110,7 +110,9 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--now", help="T0 as an ISO date or dateTime (default: now)")
     evaluate.set_defaults(run=_evaluate)
     validate = commands.add_parser("validate", help="check plan definitions; exit 1 on any problem")
-    validate.add_argument("directory", nargs="?", help="plan-definition folder (default: CDS_PLANDEFINITIONS_DIR)")
+    validate.add_argument(
+        "directory", nargs="?", help="plan-definition folder (default: CDS_PLANDEFINITIONS_DIR)"
+    )
     validate.set_defaults(run=_validate)
     return root
 
@@ -118,7 +120,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     return args.run(args, settings)
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +36,9 @@ class Settings(BaseSettings):
         default=[], description="Comma-separated FHIR base URLs the service may fetch from."
     )
     fhir_timeout_s: float = Field(default=5.0, gt=0, description="Timeout of one FHIR request.")
-    fhir_total_timeout_s: float = Field(default=10.0, gt=0, description="Time budget to fetch one prefetch key.")
+    fhir_total_timeout_s: float = Field(
+        default=10.0, gt=0, description="Time budget to fetch one prefetch key."
+    )
     fhir_max_pages: int = Field(default=20, ge=1, description="Search pages followed per prefetch key.")
     reload: bool = Field(default=True, description="Watch the plan-definition folder and reload on change.")
     log_level: str = Field(default="INFO", description="Python logging level.")

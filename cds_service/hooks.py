@@ -32,5 +32,7 @@ async def call_service(
     request = parse_request(body, service.hook)
     resources, _ = await gather(service.prefetch, request, fetcher)
     record = PatientRecord.build(resources)
-    cards, failed = evaluate(ruleset, service.hook, record, drafts_in_scope(request), now.date(), request.context)
+    cards, failed = evaluate(
+        ruleset, service.hook, record, drafts_in_scope(request), now.date(), request.context
+    )
     return cds_response(cards), failed

@@ -69,8 +69,10 @@ async def readyz(request: Request) -> JSON:
         "planDefinitions": bool(state.rules.services),
         "store": await state.store.ping(),
     }
-    return JSON({"status": "ready" if all(checks.values()) else "not ready", "checks": checks},
-                status_code=200 if all(checks.values()) else 503)
+    return JSON(
+        {"status": "ready" if all(checks.values()) else "not ready", "checks": checks},
+        status_code=200 if all(checks.values()) else 503,
+    )
 
 
 ROUTES = [

@@ -121,7 +121,9 @@ class Loader:
                 default = _default_value(parameter)
                 if kind not in PARAMETER_TYPES or not _typed(default, kind):
                     self.problem(
-                        name, where, f"parameter '{key}' needs a cqf-defaultValue of a type in {list(PARAMETER_TYPES)}"
+                        name,
+                        where,
+                        f"parameter '{key}' needs a cqf-defaultValue of a type in {list(PARAMETER_TYPES)}",
                     )
                     continue
                 params[key] = default
@@ -146,7 +148,7 @@ class Loader:
             if key not in params:
                 self.problem(name, f"$.parameter[{index}]", f"unknown parameter '{key}'")
                 continue
-            element, python_type = PARAMETER_TYPES[self.param_types[key]]
+            element = PARAMETER_TYPES[self.param_types[key]][0]
             value = parameter.get(element)
             if not _typed(value, self.param_types[key]):
                 self.problem(name, f"$.parameter[{index}]", f"'{key}' needs {element}")
@@ -188,7 +190,9 @@ class Loader:
         self, file: str, resource: dict[str, Any], vocabulary: Vocabulary, names: set[str]
     ) -> Plan | None:
         criteria_sources = [
-            (index, ext) for index, ext in enumerate(resource.get("extension") or ()) if ext.get("url") == urls.CRITERION
+            (index, ext)
+            for index, ext in enumerate(resource.get("extension") or ())
+            if ext.get("url") == urls.CRITERION
         ]
         codes = [_sub(ext, "code", "valueString") for _, ext in criteria_sources]
         engine = clinical_engine(Vocabulary(vocabulary.facts, vocabulary.valuesets, vocabulary.params, codes))
@@ -220,12 +224,16 @@ class Loader:
         code = _sub(extension, "code", "valueString")
         expression = _sub(extension, "expression", "valueExpression")
         if not code or not isinstance(expression, dict):
-            self.problem(file, where, "a criterion needs 'code' (valueString) and 'expression' (valueExpression)")
+            self.problem(
+                file, where, "a criterion needs 'code' (valueString) and 'expression' (valueExpression)"
+            )
             return None
         compiled = self.expression(file, f"{where}.expression", expression, engine)
         required = _sub(extension, "requiredWhen", "valueExpression")
         compiled_required = (
-            self.expression(file, f"{where}.requiredWhen", required, engine) if isinstance(required, dict) else None
+            self.expression(file, f"{where}.requiredWhen", required, engine)
+            if isinstance(required, dict)
+            else None
         )
         if compiled is None:
             return None
@@ -237,7 +245,9 @@ class Loader:
             citation=_sub(extension, "citation", "valueString") or "",
         )
 
-    def expression(self, file: str, where: str, expression: dict[str, Any], engine: Engine) -> Compiled | None:
+    def expression(
+        self, file: str, where: str, expression: dict[str, Any], engine: Engine
+    ) -> Compiled | None:
         rule = self.parse_expression(file, where, expression)
         return None if rule is _INVALID else self.compile(engine, file, where, rule)
 
@@ -246,7 +256,9 @@ class Loader:
     ) -> CardSpec | None:
         coding = _first_coding(action.get("code"))
         if coding is None or coding.get("system") != urls.RULE_CODES:
-            self.problem(file, f"{where}.code", f"an action needs a code from {urls.RULE_CODES} (the rule id)")
+            self.problem(
+                file, f"{where}.code", f"an action needs a code from {urls.RULE_CODES} (the rule id)"
+            )
             return None
         hooks = {t.get("name") for t in action.get("trigger") or () if t.get("type") == "named-event"}
         for hook in hooks - set(HOOKS):
@@ -255,7 +267,11 @@ class Loader:
             self.problem(file, f"{where}.trigger", "an action needs a named-event trigger with a hook name")
         indicator = INDICATORS.get(action.get("priority", ""))
         if indicator is None:
-            self.problem(file, f"{where}.priority", "priority must be routine (info), urgent (warning) or stat (critical)")
+            self.problem(
+                file,
+                f"{where}.priority",
+                "priority must be routine (info), urgent (warning) or stat (critical)",
+            )
         summary = action.get("title") or ""
         if not summary:
             self.problem(file, f"{where}.title", "the title is the card summary and is required")
@@ -266,9 +282,13 @@ class Loader:
         conditions = []
         for index, condition in enumerate(action.get("condition") or ()):
             if condition.get("kind") != "applicability":
-                self.problem(file, f"{where}.condition[{index}].kind", "only applicability conditions are supported")
+                self.problem(
+                    file, f"{where}.condition[{index}].kind", "only applicability conditions are supported"
+                )
                 continue
-            compiled = self.expression(file, f"{where}.condition[{index}].expression", condition.get("expression") or {}, engine)
+            compiled = self.expression(
+                file, f"{where}.condition[{index}].expression", condition.get("expression") or {}, engine
+            )
             if compiled is not None:
                 conditions.append(compiled)
         per_draft = self.per_draft(file, where, action, engine)
@@ -286,10 +306,14 @@ class Loader:
             per_draft=per_draft,
             suggestions=tuple(self.suggestions(file, where, action)),
             links=tuple(
-                (doc.get("display") or doc["url"], doc["url"]) for doc in action.get("documentation") or () if doc.get("url")
+                (doc.get("display") or doc["url"], doc["url"])
+                for doc in action.get("documentation") or ()
+                if doc.get("url")
             ),
             override_reasons=tuple(
-                ext["valueCoding"] for ext in action.get("extension") or () if ext.get("url") == urls.OVERRIDE_REASON
+                ext["valueCoding"]
+                for ext in action.get("extension") or ()
+                if ext.get("url") == urls.OVERRIDE_REASON
             ),
         )
 
@@ -311,7 +335,9 @@ class Loader:
             label = sub.get("title")
             kind = (_first_coding(sub.get("type")) or {}).get("code", "create")
             if not label:
-                self.problem(file, f"{where}.action[{index}].title", "a suggestion needs a title (its button label)")
+                self.problem(
+                    file, f"{where}.action[{index}].title", "a suggestion needs a title (its button label)"
+                )
                 continue
             if kind == "remove":
                 yield SuggestionSpec(label=label, kind="remove")
@@ -321,10 +347,12 @@ class Loader:
                 self.problem(
                     file,
                     f"{where}.action[{index}]",
-                    "a suggestion is a 'remove' action or a 'create' from a contained ActivityDefinition (#id)",
+                    "a suggestion is a 'remove', or a 'create' from a contained ActivityDefinition (#id)",
                 )
                 continue
-            yield SuggestionSpec(label=label, kind="create", activity=activity, recommended=sub.get("priority") == "urgent")
+            yield SuggestionSpec(
+                label=label, kind="create", activity=activity, recommended=sub.get("priority") == "urgent"
+            )
 
     # -- whole set ---------------------------------------------------------------------------------------
 
@@ -338,7 +366,9 @@ class Loader:
         fact_names = [name for _, _, name, _, _ in sources]
         for file, where, name, _, _ in sources:
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9\-.]{0,63}", name or ""):
-                self.problem(file, f"{where}.name", f"fact name '{name}' must be a FHIR id starting with a letter")
+                self.problem(
+                    file, f"{where}.name", f"fact name '{name}' must be a FHIR id starting with a letter"
+                )
             elif fact_names.count(name) > 1:
                 self.problem(file, f"{where}.name", f"fact '{name}' is defined twice")
         vocabulary = Vocabulary(set(fact_names), self.valueset_names, set(params))
@@ -373,7 +403,9 @@ class Loader:
             prefetch=derive_prefetch(plans, plan_rules, rules, valuesets),
         )
 
-    def dependencies(self, sources: list[tuple[str, str, str, str, Any]], rules: dict[str, Any]) -> frozenset[str]:
+    def dependencies(
+        self, sources: list[tuple[str, str, str, str, Any]], rules: dict[str, Any]
+    ) -> frozenset[str]:
         """Reject cycles between facts; return the facts that read the draft order in focus."""
         reads = {name: set(_operands(rule, "fact")) for name, rule in rules.items()}
         draft_readers = {name for name, rule in rules.items() if _uses(rule, "draft")}
@@ -383,7 +415,9 @@ class Loader:
         def visit(name: str, stack: list[str]) -> bool:
             if state.get(name) == 1:
                 file, path = where[name]
-                self.problem(file, path, "facts refer to each other in a cycle: " + " -> ".join([*stack, name]))
+                self.problem(
+                    file, path, "facts refer to each other in a cycle: " + " -> ".join([*stack, name])
+                )
                 return False
             if state.get(name) == 2:
                 return name in draft_readers
@@ -478,4 +512,3 @@ def _expressions(resource: dict[str, Any]) -> list[Any]:
 def load_ruleset(directory: Path, parameters_file: Path | None = None) -> RuleSet:
     """Load and compile a plan-definition folder; raise RuleSetError listing every problem."""
     return Loader(directory, parameters_file).load()
-

@@ -139,7 +139,9 @@ class Vocabulary:
     def _criterion(self, args: list[Node], path: str) -> Compiled:
         code = _constant_str(args[0], path, "a criterion code")
         if code not in self.criteria:
-            raise LogicError(f"unknown criterion '{code}' (criteria are declared on the PlanDefinition)", path)
+            raise LogicError(
+                f"unknown criterion '{code}' (criteria are declared on the PlanDefinition)", path
+            )
         return lambda data: current().criterion(code)
 
     def _code_in(self, args: list[Node], path: str) -> Compiled:

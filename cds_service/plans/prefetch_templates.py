@@ -38,7 +38,11 @@ def _key(resource_type: str) -> str:
 
 def _template(resource_type: str, valuesets: list[ValueSet | None]) -> str:
     template = f"{resource_type}?patient={{{{context.patientId}}}}"
-    if resource_type in NARROWED_BY_CODE and valuesets and all(vs is not None and vs.exact_only for vs in valuesets):
+    if (
+        resource_type in NARROWED_BY_CODE
+        and valuesets
+        and all(vs is not None and vs.exact_only for vs in valuesets)
+    ):
         codes = sorted({f"{system}|{code}" for vs in valuesets if vs for system, code in vs.include.codes})
         template += "&code=" + ",".join(codes)
     return template

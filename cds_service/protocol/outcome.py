@@ -47,7 +47,7 @@ def location_of(loc: tuple[int | str, ...], prefix: str = "") -> str:
 def issues_from_validation(error: ValidationError, prefix: str = "") -> list[Issue]:
     """One issue per pydantic error, without echoing the offending input (it may hold patient data)."""
     return [
-        Issue(diagnostics=item["msg"], location=location_of(item["loc"], prefix) or None)
+        Issue(diagnostics=item["msg"], location=location_of(item["loc"], prefix) or "$")
         for item in error.errors(include_input=False, include_url=False)
     ]
 

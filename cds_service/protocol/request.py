@@ -9,13 +9,15 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .outcome import ClientError, issues_from_validation
 
 REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-UUID = re.compile(r"^(urn:uuid:)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+UUID = re.compile(
+    r"^(urn:uuid:)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 
 HOOKS = ("patient-view", "order-select", "order-sign")
 
@@ -86,15 +88,21 @@ class OrderSignContext(PatientViewContext):
 class OrderSelectContext(OrderSignContext):
     selections: list[str] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _selections_reference_drafts(self) -> OrderSelectContext:
-        drafts = {f"{r['resourceType']}/{r.get('id')}" for r in self.draftOrders.resources()}
-        for index, selection in enumerate(self.selections):
+    @field_validator("selections")
+    @classmethod
+    def _selections_reference_drafts(cls, selections: list[str], info: ValidationInfo) -> list[str]:
+        draft_orders = info.data.get("draftOrders")
+        drafts = (
+            {f"{r['resourceType']}/{r.get('id')}" for r in draft_orders.resources()}
+            if draft_orders
+            else set()
+        )
+        for index, selection in enumerate(selections):
             if not REFERENCE.match(selection):
                 raise ValueError(f"selections[{index}] must be a reference such as 'ServiceRequest/1'")
-            if selection not in drafts:
+            if draft_orders is not None and selection not in drafts:
                 raise ValueError(f"selections[{index}] '{selection}' is not an entry of draftOrders")
-        return self
+        return selections
 
 
 CONTEXTS: dict[str, type[PatientViewContext]] = {
@@ -126,11 +134,14 @@ class HookRequest(Lenient):
             raise ValueError("must be an absolute http(s) URL")
         return value
 
-    @model_validator(mode="after")
-    def _authorization_needs_server(self) -> HookRequest:
-        if self.fhirAuthorization is not None and self.fhirServer is None:
+    @field_validator("fhirAuthorization")
+    @classmethod
+    def _authorization_needs_server(
+        cls, value: FhirAuthorization | None, info: ValidationInfo
+    ) -> FhirAuthorization | None:
+        if value is not None and info.data.get("fhirServer") is None:
             raise ValueError("fhirServer is required when fhirAuthorization is present")
-        return self
+        return value
 
 
 class ParsedRequest:

@@ -1,0 +1,65 @@
+"""Shared test fixtures: the app with a frozen clock and a temporary store, example hook requests, and a
+loopback FHIR server for the fallback path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from support.fhir_server import FhirState, running_fhir_server
+from support.hooks import T0
+
+from cds_service.app import create_app
+from cds_service.config import Settings
+
+
+@pytest.fixture(scope="session")
+def fhir_server() -> Iterator[tuple[str, FhirState]]:
+    with running_fhir_server() as server:
+        yield server
+
+
+@pytest.fixture
+def fhir(fhir_server: tuple[str, FhirState]) -> tuple[str, FhirState]:
+    fhir_server[1].reset()
+    return fhir_server
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": f"sqlite+aiosqlite:///{tmp_path / 'feedback.sqlite3'}",
+            "reload": False,
+            "fhir_timeout_s": 1.0,
+            "fhir_total_timeout_s": 2.0,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def client_factory(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
+    opened: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        client = TestClient(
+            create_app(settings_factory(**overrides), clock=lambda: T0), raise_server_exceptions=False
+        )
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(client_factory: Callable[..., TestClient]) -> TestClient:
+    return client_factory()

@@ -1,0 +1,221 @@
+"""Prefetch given, null, missing, partial, paginated or an OperationOutcome; fallback fetches with the
+bearer token forwarded; 412 only when the data cannot be had. The FHIR server is a real loopback server."""
+
+import time
+
+import pytest
+from support.hooks import SERVICES, hook_request, rule_ids
+
+from cds_service.record import resources_of
+
+TOKEN = "opaque-access-token-123"
+
+
+def with_server(body: dict, base: str, token: str | None = TOKEN) -> dict:
+    body["fhirServer"] = base
+    if token:
+        body["fhirAuthorization"] = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "postfusion-cds",
+        }
+    return body
+
+
+def serve_prefetch_from(state, body: dict) -> None:
+    """Load the request's prefetch data into the loopback FHIR server."""
+    for value in body["prefetch"].values():
+        state.load(resources_of(value))
+
+
+@pytest.fixture
+def order_sign(fhir, client_factory):
+    base, state = fhir
+    client = client_factory(fhir_allowed_servers=[base])
+    reference = client.post(f"/cds-services/{SERVICES['order-sign']}", json=hook_request("order-sign"))
+    assert reference.status_code == 200
+    return client, base, state, rule_ids(reference)
+
+
+def call(client, body):
+    return client.post(f"/cds-services/{SERVICES['order-sign']}", json=body)
+
+
+def test_complete_prefetch_needs_no_fetch(order_sign):
+    client, base, state, expected = order_sign
+    response = call(client, with_server(hook_request("order-sign"), base))
+    assert rule_ids(response) == expected
+    assert state.requests == []
+
+
+def test_missing_prefetch_is_fetched_with_the_bearer_token(order_sign):
+    client, base, state, expected = order_sign
+    body = with_server(hook_request("order-sign"), base)
+    serve_prefetch_from(state, body)
+    del body["prefetch"]
+    response = call(client, body)
+    assert response.status_code == 200
+    assert rule_ids(response) == expected
+    assert sorted(r.path for r in state.requests) == [
+        "/fhir/Condition",
+        "/fhir/DiagnosticReport",
+        "/fhir/MedicationRequest",
+        "/fhir/MedicationStatement",
+        "/fhir/Observation",
+    ]
+    assert {r.authorization for r in state.requests} == {f"Bearer {TOKEN}"}
+    assert all("patient=pf-hardware-unsupported" in r.query for r in state.requests)
+
+
+def test_open_fhir_server_is_called_without_authorization(order_sign):
+    client, base, state, expected = order_sign
+    body = with_server(hook_request("order-sign"), base, token=None)
+    serve_prefetch_from(state, body)
+    del body["prefetch"]
+    assert rule_ids(call(client, body)) == expected
+    assert {r.authorization for r in state.requests} == {None}
+
+
+def test_partial_prefetch_fetches_only_the_missing_keys(order_sign):
+    client, base, state, expected = order_sign
+    body = with_server(hook_request("order-sign"), base)
+    serve_prefetch_from(state, body)
+    del body["prefetch"]["medicationRequests"]
+    del body["prefetch"]["conditions"]
+    assert rule_ids(call(client, body)) == expected
+    assert sorted(r.path for r in state.requests) == ["/fhir/Condition", "/fhir/MedicationRequest"]
+
+
+def test_null_prefetch_means_no_data_and_is_not_fetched(order_sign):
+    client, base, state, _ = order_sign
+    body = with_server(hook_request("order-sign"), base)
+    body["prefetch"]["medicationRequests"] = None
+    response = call(client, body)
+    # without the active gabapentin there is no combination left to warn about
+    assert rule_ids(response) == [("HW-NOT-SUPPORTED", "warning")]
+    assert state.requests == []
+
+
+def test_operation_outcome_in_prefetch_is_fetched_instead(order_sign):
+    client, base, state, expected = order_sign
+    body = with_server(hook_request("order-sign"), base)
+    serve_prefetch_from(state, body)
+    body["prefetch"]["medicationRequests"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout", "diagnostics": "EHR prefetch timed out"}],
+    }
+    assert rule_ids(call(client, body)) == expected
+    assert [r.path for r in state.requests] == ["/fhir/MedicationRequest"]
+
+
+def test_unusable_prefetch_value_is_fetched_instead(order_sign):
+    client, base, state, expected = order_sign
+    body = with_server(hook_request("order-sign"), base)
+    serve_prefetch_from(state, body)
+    body["prefetch"]["medicationRequests"] = "123"
+    assert rule_ids(call(client, body)) == expected
+    assert [r.path for r in state.requests] == ["/fhir/MedicationRequest"]
+
+
+def test_fallback_follows_paging(order_sign):
+    client, base, state, expected = order_sign
+    body = with_server(hook_request("order-sign"), base)
+    pid = body["context"]["patientId"]
+    serve_prefetch_from(state, body)
+    state.load(
+        [
+            {
+                "resourceType": "Condition",
+                "id": f"filler-{i}",
+                "subject": {"reference": f"Patient/{pid}"},
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M54.50"}]},
+            }
+            for i in range(5)
+        ]
+    )
+    state.page_size = 2
+    del body["prefetch"]
+    assert rule_ids(call(client, body)) == expected
+    condition_pages = [r for r in state.requests if r.path == "/fhir/Condition"]
+    assert len(condition_pages) == 3  # 6 conditions, 2 per page
+    assert {r.authorization for r in condition_pages} == {f"Bearer {TOKEN}"}
+
+
+def test_paginated_prefetch_bundle_is_completed(order_sign):
+    client, base, state, _ = order_sign
+    body = with_server(hook_request("order-sign"), base)
+    pid = body["context"]["patientId"]
+    failure = {
+        "resourceType": "Condition",
+        "id": "hw-failure",
+        "subject": {"reference": f"Patient/{pid}"},
+        "clinicalStatus": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
+            ]
+        },
+        "verificationStatus": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}
+            ]
+        },
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "T84.226A"}]},
+    }
+    state.load([*resources_of(body["prefetch"]["conditions"]), failure])
+    body["prefetch"]["conditions"]["link"] = [
+        {"relation": "next", "url": f"{base}/Condition?patient={pid}&_count=1&_offset=1"}
+    ]
+    response = call(client, body)
+    # the second page holds the hardware failure, which changes the card
+    assert ("HW-FAIL-ONLY", "info") in rule_ids(response)
+    assert [r.path for r in state.requests] == ["/fhir/Condition"]
+
+
+def test_missing_prefetch_without_fhir_server_is_412(order_sign):
+    client, *_ = order_sign
+    body = hook_request("order-sign")
+    del body["fhirServer"]
+    del body["prefetch"]["observations"]
+    response = call(client, body)
+    assert response.status_code == 412
+    issues = response.json()["issue"]
+    assert [i["expression"] for i in issues] == [["prefetch.observations"]]
+    assert "no fhirServer" in issues[0]["diagnostics"]
+
+
+def test_failing_fhir_server_is_412_naming_the_key(order_sign):
+    client, base, state, _ = order_sign
+    state.fail_status = {"Observation": 500}
+    body = with_server(hook_request("order-sign"), base)
+    del body["prefetch"]["observations"]
+    response = call(client, body)
+    assert response.status_code == 412
+    issue = response.json()["issue"][0]
+    assert issue["expression"] == ["prefetch.observations"] and "500" in issue["diagnostics"]
+    assert TOKEN not in response.text
+
+
+def test_slow_fhir_server_is_412_quickly(order_sign):
+    client, base, state, _ = order_sign
+    state.delay_s = 5
+    body = with_server(hook_request("order-sign"), base)
+    del body["prefetch"]
+    started = time.monotonic()
+    response = call(client, body)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 412
+    assert elapsed < 3, elapsed  # fhir_timeout_s is 1 s in tests; keys are fetched concurrently
+    assert len(response.json()["issue"]) == 5
+
+
+def test_fhir_server_not_allowlisted_is_412_without_a_connection(fhir, client_factory):
+    base, state = fhir
+    client = client_factory(fhir_allowed_servers=["https://ehr.example.org/fhir"])
+    body = with_server(hook_request("order-sign"), base)
+    del body["prefetch"]["conditions"]
+    response = call(client, body)
+    assert response.status_code == 412
+    assert "not allowlisted" in response.json()["issue"][0]["diagnostics"]
+    assert state.requests == []
