@@ -30,7 +30,7 @@ def _is_json(content_type: str) -> bool:
 
 
 async def read_json(request: Request, limit: int) -> Any:
-    """The decoded body: 415 unless JSON, 413 past `limit` bytes (counted while streaming), 400 if malformed."""
+    """The decoded body: 415 unless JSON, 413 past `limit` bytes (counted as it streams), 400 if malformed."""
     if not _is_json(request.headers.get("content-type", "")):
         raise ClientError.single(
             415, "Content-Type must be application/json", "header.Content-Type", "not-supported"
