@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type", "Accept"],
+                allow_private_network=True,  # a public https sandbox calling a service on localhost
                 max_age=600,
             )
         ],

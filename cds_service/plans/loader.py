@@ -82,7 +82,8 @@ class Loader:
             _fhir_model(kind).model_validate(resource)
         except ValidationError as error:
             for item in error.errors(include_url=False, include_input=False):
-                location = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in item["loc"])
+                parts = [p for p in item["loc"] if p not in {"root", "__root__"}]  # pydantic wrapper names
+                location = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
                 self.problem(name, location, f"not valid FHIR R4: {item['msg']}")
             return False
         if resource.get("status") not in {"draft", "active", "retired", "unknown"}:

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Install (first run) and start the service on port 8000 with the bundled plan definitions and SQLite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/bootstrap.sh
+exec .venv/bin/cds-service serve "$@"

@@ -1,0 +1,39 @@
+"""Every example hook request is a valid CDS Hooks request carrying valid FHIR R4 resources."""
+
+from pathlib import Path
+
+import orjson
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+
+from cds_service.protocol.request import parse_request
+from cds_service.record import resources_of
+from support.hooks import HOOKS_DIR, ROOT
+
+REQUESTS = sorted(HOOKS_DIR.glob("*.json"))
+
+
+def test_there_is_an_example_for_every_hook():
+    assert {path.stem for path in REQUESTS} >= {"patient-view", "order-select", "order-sign"}
+
+
+@pytest.mark.parametrize("path", REQUESTS, ids=lambda p: p.name)
+def test_example_request_is_valid(path: Path):
+    body = orjson.loads(path.read_bytes())
+    request = parse_request(body, body["hook"])
+    resources = [*request.draft_orders]
+    for value in (body.get("prefetch") or {}).values():
+        if value is not None:
+            get_fhir_model_class(value["resourceType"]).model_validate(value)
+            resources.extend(resources_of(value))
+    assert resources
+    for resource in resources:
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        reference = (resource.get("subject") or {}).get("reference")
+        assert reference == f"Patient/{body['context']['patientId']}", resource["id"]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "plandefinitions").rglob("*.json")), ids=lambda p: p.name)
+def test_plan_definition_files_are_valid_fhir(path: Path):
+    resource = orjson.loads(path.read_bytes())
+    get_fhir_model_class(resource["resourceType"]).model_validate(resource)
