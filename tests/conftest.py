@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from support.fhir_server import FhirState, running_fhir_server
-from support.hooks import T0
 
 from cds_service.app import create_app
 from cds_service.config import Settings
+
+from support.fhir_server import FhirState, running_fhir_server
+from support.hooks import T0
 
 
 @pytest.fixture(scope="session")

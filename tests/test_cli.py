@@ -39,10 +39,8 @@ def test_validate_reports_a_typo_with_file_and_path(tmp_path: Path):
     )
     result = cds("validate", str(folder))
     assert result.returncode == 1
-    assert (
-        "40-hardware-removal.json: $.extension[0].expression.expression $.fact: unknown fact 'hardwareFailureDocumneted'"
-        in result.stderr
-    )
+    location = "40-hardware-removal.json: $.extension[0].expression.expression $.fact"
+    assert f"{location}: unknown fact 'hardwareFailureDocumneted'" in result.stderr
 
 
 def test_validate_rejects_invalid_fhir(tmp_path: Path):

@@ -1,8 +1,8 @@
 """Discovery: one service per hook, with prefetch templates that ask for exactly what the rules read."""
 
-from support.hooks import SERVICES
-
 from cds_service.fhir import check
+
+from support.hooks import SERVICES
 
 
 def test_discovery_lists_one_service_per_hook(client):

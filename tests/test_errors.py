@@ -1,6 +1,7 @@
 """Bad input gets the right status and an OperationOutcome saying what is wrong and where."""
 
 import pytest
+
 from support.hooks import SERVICES, hook_request
 
 URL = f"/cds-services/{SERVICES['order-select']}"

@@ -1,6 +1,7 @@
 """Feedback is validated per spec, stored once, atomically, and survives a restart."""
 
 import pytest
+
 from support.hooks import SERVICES
 
 URL = f"/cds-services/{SERVICES['order-sign']}/feedback"

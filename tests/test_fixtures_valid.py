@@ -8,6 +8,7 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from cds_service.protocol.request import parse_request
 from cds_service.record import resources_of
+
 from support.hooks import HOOKS_DIR, ROOT
 
 REQUESTS = sorted(HOOKS_DIR.glob("*.json"))

@@ -4,9 +4,10 @@ bearer token forwarded; 412 only when the data cannot be had. The FHIR server is
 import time
 
 import pytest
-from support.hooks import SERVICES, hook_request, rule_ids
 
 from cds_service.record import resources_of
+
+from support.hooks import SERVICES, hook_request, rule_ids
 
 TOKEN = "opaque-access-token-123"
 

@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from support.hooks import SERVICES, hook_request, rule_ids
-
 from cds_service.plans.urls import RULE_CODES
+
+from support.hooks import SERVICES, hook_request, rule_ids
 
 
 def post(client, hook: str, body: Any):

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+
 from fhir_loopback import Loopback, running_loopback
 
 

@@ -6,9 +6,10 @@ import time
 
 import httpx
 import pytest
-from fhir_loopback import CONDITIONS, PATIENT, Loopback
 
 from cds_service.fhir import FetchError, FetchLimits, FhirFetcher, is_allowed
+
+from fhir_loopback import CONDITIONS, PATIENT, Loopback
 
 TOKEN = "eyJhbGciOiJSUzM4NCJ9.secret-token.sig"
 
