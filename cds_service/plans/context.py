@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from ..record import Entry, PatientRecord
-from .model import Criterion
+from .model import Criterion, Fact
 from .terminology import ValueSet
 
 Compiled = Callable[[Any], Any]
@@ -24,10 +24,17 @@ _current: ContextVar[Evaluation] = ContextVar("cds_evaluation")
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """A computed value and the references of the records it rests on."""
+    """A computed value, the references of the records it rests on, and the facts it read that are unknown."""
 
     value: Any
     evidence: frozenset[str]
+    missing: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class _Trace:
+    evidence: set[str] = field(default_factory=set)
+    missing: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -35,7 +42,7 @@ class Evaluation:
     record: PatientRecord
     t0: date
     params: dict[str, Any]
-    facts: dict[str, Compiled]
+    facts: dict[str, Fact]
     draft_dependent: frozenset[str]
     valuesets: dict[str, ValueSet]
     drafts: list[Entry] = field(default_factory=list)
@@ -45,27 +52,32 @@ class Evaluation:
     select_memo: dict[tuple[str, str | None, str | None], list[Entry]] = field(default_factory=dict)
     criteria: tuple[Criterion, ...] = ()
     criterion_memo: dict[str, tuple[Outcome, bool]] = field(default_factory=dict)
-    _evidence: list[set[str]] = field(default_factory=list)
+    _traces: list[_Trace] = field(default_factory=list)
 
     def fact(self, name: str) -> Any:
         memo = self.draft_memo if name in self.draft_dependent else self.memo
         outcome = memo.get(name)
         if outcome is None:
-            outcome = self.measure(self.facts[name])
+            outcome = self.measure(self.facts[name].compiled)
             memo[name] = outcome
-        if self._evidence:
-            self._evidence[-1].update(outcome.evidence)
+        if self._traces:
+            trace = self._traces[-1]
+            trace.evidence.update(outcome.evidence)
+            if outcome.value is None:  # report the root cause: the deepest unknown facts
+                trace.missing.update(outcome.missing or {name})
         return outcome.value
 
     def measure(self, compiled: Compiled) -> Outcome:
-        """Evaluate with evidence collection: the records in the value, else those of the facts it read."""
-        self._evidence.append(set())
+        """Evaluate while tracing: the evidence is the records in the value, else those of the facts it
+        read; `missing` names the unknown facts at the root of any unknown fact it read."""
+        self._traces.append(_Trace())
         try:
             value = compiled(None)
         finally:
-            collected = self._evidence.pop()
+            trace = self._traces.pop()
         direct = references(value)
-        return Outcome(value, frozenset(direct if direct is not None else collected))
+        evidence = frozenset(direct if direct is not None else trace.evidence)
+        return Outcome(value, evidence, frozenset(trace.missing))
 
     def focus(self, draft: Entry | None, criteria: tuple[Criterion, ...]) -> None:
         """Evaluate the next plan or draft order: what reads the draft or the criteria is computed afresh."""
@@ -86,7 +98,7 @@ class Evaluation:
             if criterion.required_when is not None:
                 condition = criterion.required_when(None)
                 required = condition is None or truthy(condition)
-            found = (Outcome(value, outcome.evidence), required)
+            found = (Outcome(value, outcome.evidence, outcome.missing), required)
             self.criterion_memo[criterion.code] = found
         return found
 

@@ -55,7 +55,7 @@ def evaluate(
         record=record,
         t0=t0,
         params=ruleset.params,
-        facts={name: fact.compiled for name, fact in ruleset.facts.items()},
+        facts=ruleset.facts,
         draft_dependent=ruleset.draft_dependent,
         valuesets=ruleset.valuesets,
         drafts=drafts,

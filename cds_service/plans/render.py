@@ -40,6 +40,9 @@ def checklist(plan: Plan, evaluation: Evaluation) -> str:
         if not required:
             mark, state = "x" if outcome.value else " ", f"{state}, not required here"
         line = f"- [{mark}] **{criterion.code}** {criterion.label}: {state}"
+        if outcome.value is None and outcome.missing:
+            missing = sorted(evaluation.facts[name].description or name for name in outcome.missing)
+            line += f" (missing: {'; '.join(missing)})"
         if outcome.evidence:
             line += f" (evidence: {', '.join(sorted(outcome.evidence))})"
         if criterion.citation:
