@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from ..fhir import check as check_template
 from ..logic import Engine, LogicError
 from ..protocol.request import HOOKS
 from . import urls
@@ -25,6 +26,7 @@ from .problems import Problem, RuleSetError
 from .rulewalk import walk
 from .terminology import ValueSet, compile_valueset
 
+CONTEXT_FIELDS = ("userId", "patientId", "encounterId")
 PLACEHOLDER = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
 SPECIAL_PLACEHOLDERS = frozenset({"unmet", "checklist", "draft"})
 INDICATORS = {"routine": "info", "urgent": "warning", "asap": "warning", "stat": "critical"}
@@ -202,6 +204,9 @@ class Loader:
             criterion = self.criterion(file, f"$.extension[{index}]", extension, engine)
             if criterion is not None:
                 criteria.append(criterion)
+        for index, library in enumerate(resource.get("library") or ()):
+            if library not in self.library_urls:
+                self.problem(file, f"$.library[{index}]", f"no Library with url '{library}' is loaded")
         cards = []
         for index, action in enumerate(resource.get("action") or ()):
             card = self.card(file, f"$.action[{index}]", action, engine, names)
@@ -311,12 +316,20 @@ class Loader:
                 for doc in action.get("documentation") or ()
                 if doc.get("url")
             ),
-            override_reasons=tuple(
-                ext["valueCoding"]
-                for ext in action.get("extension") or ()
-                if ext.get("url") == urls.OVERRIDE_REASON
-            ),
+            override_reasons=tuple(self.override_reasons(file, where, action)),
         )
+
+    def override_reasons(self, file: str, where: str, action: dict[str, Any]) -> Iterator[dict[str, str]]:
+        for index, extension in enumerate(action.get("extension") or ()):
+            if extension.get("url") != urls.OVERRIDE_REASON:
+                continue
+            coding = extension.get("valueCoding") or {}
+            if not all(isinstance(coding.get(key), str) for key in ("system", "code", "display")):
+                self.problem(
+                    file, f"{where}.extension[{index}]", "an override reason needs system, code and display"
+                )
+                continue
+            yield {key: coding[key] for key in ("system", "code", "display")}
 
     def per_draft(self, file: str, where: str, action: dict[str, Any], engine: Engine) -> str | None:
         inputs = action.get("input") or ()
@@ -372,6 +385,7 @@ class Loader:
                 )
             elif fact_names.count(name) > 1:
                 self.problem(file, f"{where}.name", f"fact '{name}' is defined twice")
+        self.library_urls = {resource.get("url") for _, resource in self.files.get("Library", [])}
         vocabulary = Vocabulary(set(fact_names), self.valueset_names, set(params))
         engine = clinical_engine(vocabulary)
         facts = {}
@@ -393,6 +407,11 @@ class Loader:
                 plan_rules[plan.id] = _expressions(resource)
         if not plans:
             self.problem(str(self.directory), "$", "no PlanDefinition found")
+        prefetch = derive_prefetch(plans, plan_rules, rules, valuesets)
+        for hook, templates in prefetch.items():
+            for key, template in templates.items():
+                for message in check_template(template, CONTEXT_FIELDS):
+                    self.problem(str(self.directory), f"prefetch[{hook}].{key}", message)
         if self.problems:
             raise RuleSetError(self.problems)
         return RuleSet(
@@ -401,7 +420,7 @@ class Loader:
             draft_dependent=draft_dependent,
             valuesets=valuesets,
             params=params,
-            prefetch=derive_prefetch(plans, plan_rules, rules, valuesets),
+            prefetch=prefetch,
         )
 
     def dependencies(

@@ -111,12 +111,18 @@ class Vocabulary:
             evaluation = current()
             found = evaluation.select_memo.get(key)
             if found is None:
-                members = evaluation.valuesets[valueset].matches if valueset else None
-                found = [
-                    entry
-                    for entry in evaluation.record.of_type(resource_type)
-                    if (members is None or members(entry)) and test(entry, evaluation.t0)
-                ]
+                record = evaluation.record
+                if valueset is None:
+                    candidates = record.of_type(resource_type)
+                else:
+                    members = evaluation.valuesets[valueset]
+                    candidates = (
+                        record.coded(resource_type, members.include.codes)
+                        if members.exact_only
+                        else record.of_type(resource_type)
+                    )
+                    candidates = [entry for entry in candidates if members.matches(entry)]
+                found = [entry for entry in candidates if test(entry, evaluation.t0)]
                 evaluation.select_memo[key] = found
             return found
 
