@@ -212,7 +212,7 @@ class Loader:
             card = self.card(file, f"$.action[{index}]", action, engine, names)
             if card is not None:
                 cards.append(card)
-        if not cards:
+        if not resource.get("action"):
             self.problem(file, "$.action", "a plan definition needs at least one action that produces a card")
         return Plan(
             id=resource.get("id", file),

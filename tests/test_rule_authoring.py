@@ -1,0 +1,268 @@
+"""What a rule author meets: every problem reported with file and path, site parameters, refusal to start on
+an invalid set, and hot reload that keeps the previous rules when an edit is invalid."""
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds_service.app import create_app
+from cds_service.plans.loader import load_ruleset
+from cds_service.plans.problems import RuleSetError
+from cds_service.plans.urls import LANGUAGE
+from support.hooks import ROOT, SERVICES, hook_request, rule_ids
+
+
+@pytest.fixture
+def plans(tmp_path: Path) -> Path:
+    folder = tmp_path / "plandefinitions"
+    shutil.copytree(ROOT / "plandefinitions", folder)
+    return folder
+
+
+def edit(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    resource = json.loads(path.read_text())
+    change(resource)
+    path.write_text(json.dumps(resource, indent=2))
+
+
+def problems(folder: Path, parameters: Path | None = None) -> list[str]:
+    with pytest.raises(RuleSetError) as raised:
+        load_ruleset(folder, parameters)
+    return [str(problem) for problem in raised.value.problems]
+
+
+def library(folder: Path) -> Path:
+    return folder / "libraries" / "postfusion-facts.json"
+
+
+def set_fact(name: str, rule: Any) -> Callable[[dict[str, Any]], None]:
+    def change(resource: dict[str, Any]) -> None:
+        for extension in resource["extension"]:
+            if extension["valueExpression"]["name"] == name:
+                extension["valueExpression"]["expression"] = json.dumps(rule)
+
+    return change
+
+
+HW = "40-hardware-removal.json"
+RF = "10-red-flags.json"
+
+BROKEN = {
+    "unknown operator": (
+        "libraries/postfusion-facts.json",
+        set_fact("caudaEquina", {"selekt": ["Condition"]}),
+        "libraries/postfusion-facts.json: $.extension[0].valueExpression.expression $.selekt: unknown operator",
+    ),
+    "unknown value set": (
+        "libraries/postfusion-facts.json",
+        set_fact("caudaEquina", {"select": ["Condition", "CaudaEquna"]}),
+        "$.extension[0].valueExpression.expression $.select: unknown value set 'CaudaEquna'",
+    ),
+    "unknown status profile": (
+        "libraries/postfusion-facts.json",
+        set_fact("caudaEquina", {"select": ["Condition", "CaudaEquina", "finished"]}),
+        "unknown status profile 'finished' for Condition",
+    ),
+    "unknown parameter": (
+        "libraries/postfusion-facts.json",
+        set_fact("caudaEquina", {"param": "redFlag.lookback"}),
+        "$.param: unknown parameter 'redFlag.lookback'",
+    ),
+    "fact cycle": (
+        "libraries/postfusion-facts.json",
+        set_fact("opioids", {"fact": "opioids"}),
+        "facts refer to each other in a cycle: opioids -> opioids",
+    ),
+    "expression not JSON": (
+        "libraries/postfusion-facts.json",
+        lambda r: r["extension"][0]["valueExpression"].update(expression="{not json"),
+        "$.extension[0].valueExpression.expression: not JSON",
+    ),
+    "wrong language": (
+        "libraries/postfusion-facts.json",
+        lambda r: r["extension"][0]["valueExpression"].update(language="text/cql"),
+        f"$.extension[0].valueExpression.language: language must be '{LANGUAGE}'",
+    ),
+    "parameter without default": (
+        "libraries/postfusion-facts.json",
+        lambda r: r["parameter"][0].pop("extension"),
+        "$.parameter[0]: parameter 'redFlag.lookbackDays' needs a cqf-defaultValue",
+    ),
+    "unknown hook": (
+        RF,
+        lambda r: r["action"][0]["trigger"].append({"type": "named-event", "name": "patient-veiw"}),
+        f"{RF}: $.action[0].trigger: unknown hook 'patient-veiw'",
+    ),
+    "unknown placeholder": (
+        RF,
+        lambda r: r["action"][0].update(description="Within {{redFlag.lookbackDay}} days"),
+        f"{RF}: $.action[0].description: unknown placeholder '{{{{redFlag.lookbackDay}}}}'",
+    ),
+    "bad priority": (RF, lambda r: r["action"][0].update(priority="high"), f"{RF}: $.action[0].priority"),
+    "missing rule id": (RF, lambda r: r["action"][0].pop("code"), f"{RF}: $.action[0].code"),
+    "unknown criterion": (
+        HW,
+        lambda r: r["action"][0]["condition"][0]["expression"].update(expression='{"criterion": "H9"}'),
+        f"{HW}: $.action[0].condition[0].expression.expression $.criterion: unknown criterion 'H9'",
+    ),
+    "library not loaded": (
+        HW,
+        lambda r: r.update(library=["http://example.org/Library/other"]),
+        f"{HW}: $.library[0]: no Library with url 'http://example.org/Library/other' is loaded",
+    ),
+    "override reason without display": (
+        HW,
+        lambda r: (
+            r["action"][3]
+            .setdefault("extension", [])
+            .append(
+                {
+                    "url": "http://postfusion-cds.org/fhir/StructureDefinition/override-reason",
+                    "valueCoding": {"system": "s", "code": "c"},
+                }
+            )
+        ),
+        f"{HW}: $.action[3].extension[0]: an override reason needs system, code and display",
+    ),
+    "suggestion without definition": (
+        HW,
+        lambda r: r["action"][1]["action"][0].update(definitionCanonical="#missing"),
+        f"{HW}: $.action[1].action[0]: a suggestion is a 'remove', or a 'create'",
+    ),
+    "invalid FHIR": (
+        HW,
+        lambda r: r.update(status="finished"),
+        f"{HW}: $.status: status must be draft, active",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_every_problem_names_file_and_path(plans: Path, case: str):
+    file, change, expected = BROKEN[case]
+    edit(plans / file, change)
+    found = problems(plans)
+    assert any(expected in problem for problem in found), found
+
+
+def test_all_problems_are_reported_at_once(plans: Path):
+    edit(plans / RF, lambda r: r["action"][0].update(priority="high"))
+    edit(plans / HW, lambda r: r.update(library=["http://example.org/Library/other"]))
+    assert len(problems(plans)) == 2
+
+
+def test_files_that_are_not_plan_definitions_are_refused(plans: Path):
+    (plans / "notes.json").write_text("{oops")
+    (plans / "patient.json").write_text(json.dumps({"resourceType": "Patient", "id": "p"}))
+    found = problems(plans)
+    assert any(p.startswith("notes.json: $: invalid JSON") for p in found)
+    assert any(p.startswith("patient.json: $.resourceType: expected PlanDefinition") for p in found)
+
+
+def test_site_parameters_override_thresholds(plans: Path, tmp_path: Path, client_factory):
+    site = tmp_path / "site.json"
+    site.write_text(
+        json.dumps(
+            {"resourceType": "Parameters", "parameter": [{"name": "redFlag.lookbackDays", "valueInteger": 2}]}
+        )
+    )
+    default = client_factory(plandefinitions_dir=plans)
+    tuned = client_factory(plandefinitions_dir=plans, parameters_file=site)
+    url = f"/cds-services/{SERVICES['patient-view']}"
+    assert ("RF-1", "critical") in rule_ids(default.post(url, json=hook_request("patient-view")))
+    # the cauda equina record is 4 days old: outside a 2-day lookback
+    assert ("RF-1", "critical") not in rule_ids(tuned.post(url, json=hook_request("patient-view")))
+
+
+@pytest.mark.parametrize(
+    ("parameter", "expected"),
+    [
+        ({"name": "redFlag.lookbackDay", "valueInteger": 2}, "unknown parameter 'redFlag.lookbackDay'"),
+        ({"name": "redFlag.lookbackDays", "valueString": "2"}, "'redFlag.lookbackDays' needs valueInteger"),
+    ],
+)
+def test_bad_site_parameters_are_refused(plans: Path, tmp_path: Path, parameter: dict, expected: str):
+    site = tmp_path / "site.json"
+    site.write_text(json.dumps({"resourceType": "Parameters", "parameter": [parameter]}))
+    assert any(expected in problem for problem in problems(plans, site))
+
+
+def test_the_app_refuses_to_start_on_an_invalid_set(plans: Path, settings_factory):
+    edit(plans / RF, lambda r: r["action"][0].update(priority="high"))
+    with pytest.raises(RuleSetError):
+        create_app(settings_factory(plandefinitions_dir=plans))
+
+
+def test_serve_exits_with_the_problems_listed(plans: Path):
+    edit(plans / RF, lambda r: r["action"][0].update(priority="high"))
+    result = subprocess.run(
+        [sys.executable, "-m", "cds_service", "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"CDS_PLANDEFINITIONS_DIR": str(plans), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 1
+    assert f"{RF}: $.action[0].priority" in result.stderr
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def add_criterion(resource: dict[str, Any]) -> None:
+    resource["extension"].append(
+        {
+            "url": "http://postfusion-cds.org/fhir/StructureDefinition/criterion",
+            "extension": [
+                {"url": "code", "valueString": "H3"},
+                {"url": "label", "valueString": "Gabapentinoid trial documented"},
+                {
+                    "url": "expression",
+                    "valueExpression": {
+                        "language": LANGUAGE,
+                        "expression": '{"fact": "gabapentinoidsCurrent"}',
+                    },
+                },
+                {"url": "citation", "valueString": "test criterion"},
+            ],
+        }
+    )
+
+
+def test_hot_reload_applies_a_new_criterion_and_keeps_serving_on_a_bad_edit(
+    plans: Path, client_factory, caplog
+):
+    client = client_factory(plandefinitions_dir=plans, reload=True)
+    url = f"/cds-services/{SERVICES['order-sign']}"
+
+    def hardware_detail() -> str:
+        cards = client.post(url, json=hook_request("order-sign")).json()["cards"]
+        return next(c["detail"] for c in cards if c["source"]["topic"]["code"].startswith("HW-"))
+
+    assert "**H3**" not in hardware_detail()
+    registry = client.app.state.rules
+    time.sleep(0.5)  # let the watcher start
+    edit(plans / HW, add_criterion)
+    assert wait_for(lambda: "**H3** Gabapentinoid trial documented: met" in hardware_detail())
+    generation = registry.generation
+
+    with caplog.at_level(logging.ERROR, logger="cds_service.plans"):
+        edit(plans / HW, lambda r: r["action"][0].update(priority="high"))
+        assert wait_for(lambda: "plan definitions not reloaded" in caplog.text)
+    assert f"{HW}: $.action[0].priority" in caplog.text
+    assert registry.generation == generation
+    assert "**H3**" in hardware_detail()  # the previous rules still serve
