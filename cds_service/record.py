@@ -55,6 +55,7 @@ class Entry:
     codes: frozenset[tuple[str, str]]
     text: str
     label: str
+    order: int = 0  # position in the record, so index lookups can return entries in record order
 
     @property
     def status(self) -> str | None:
@@ -191,6 +192,7 @@ class PatientRecord:
     by_type: dict[str, list[Entry]] = field(default_factory=dict)
     by_code: dict[tuple[str, str], list[Entry]] = field(default_factory=dict)
     dropped: int = 0
+    _prefixes: dict[str, dict[str, list[Entry]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, resources: Iterable[dict[str, Any]]) -> PatientRecord:
@@ -211,7 +213,9 @@ class PatientRecord:
             if _entered_in_error(resource):
                 dropped += 1
                 continue
-            by_type[resource["resourceType"]].append(make_entry(resource))
+            entry = make_entry(resource)
+            entry.order = len(seen)
+            by_type[resource["resourceType"]].append(entry)
         by_code: dict[tuple[str, str], list[Entry]] = defaultdict(list)
         for entries in by_type.values():
             for entry in entries:
@@ -222,17 +226,37 @@ class PatientRecord:
     def of_type(self, resource_type: str) -> list[Entry]:
         return self.by_type.get(resource_type, [])
 
-    def coded(self, resource_type: str, codes: frozenset[tuple[str, str]]) -> list[Entry]:
-        """Entries of a type carrying any of `codes`: an index lookup when that is cheaper than scanning the
-        type, so a fact over a short code list costs the same in a record of any size."""
-        entries = self.of_type(resource_type)
-        if len(codes) >= len(entries):
-            return [entry for entry in entries if not entry.codes.isdisjoint(codes)]
-        found = {id(e): e for code in codes for e in self.by_code.get(code, ()) if e.type == resource_type}
-        return list(found.values())
-
     def size(self) -> int:
         return sum(len(entries) for entries in self.by_type.values())
+
+    def candidates(
+        self, resource_type: str, codes: frozenset[tuple[str, str]], prefixes: tuple[tuple[str, str], ...]
+    ) -> list[Entry]:
+        """Entries of a type that may carry one of `codes` or a code starting with one of `prefixes`: index
+        lookups when they are fewer than the entries, so a fact costs the same in a record of any size."""
+        entries = self.of_type(resource_type)
+        if len(codes) + len(prefixes) >= len(entries):
+            return entries
+        found: dict[int, Entry] = {}
+        for code in codes:
+            found.update((id(e), e) for e in self.by_code.get(code, ()) if e.type == resource_type)
+        for system, prefix in prefixes:
+            found.update(
+                (id(e), e) for e in self._prefix_index(system).get(prefix, ()) if e.type == resource_type
+            )
+        return sorted(found.values(), key=lambda entry: entry.order)
+
+    def _prefix_index(self, system: str) -> dict[str, list[Entry]]:
+        """Every prefix of every code of `system` in the record, built on first use in a request."""
+        index = self._prefixes.get(system)
+        if index is None:
+            index = defaultdict(list)
+            for (code_system, code), entries in self.by_code.items():
+                if code_system == system:
+                    for end in range(1, len(code) + 1):
+                        index[code[:end]].extend(entries)
+            self._prefixes[system] = index
+        return index
 
 
 def resources_of(value: Any) -> list[dict[str, Any]]:

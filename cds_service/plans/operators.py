@@ -117,9 +117,9 @@ class Vocabulary:
                 else:
                     members = evaluation.valuesets[valueset]
                     candidates = (
-                        record.coded(resource_type, members.include.codes)
-                        if members.exact_only
-                        else record.of_type(resource_type)
+                        record.of_type(resource_type)
+                        if members.text_terms
+                        else record.candidates(resource_type, members.include.codes, members.include.prefixes)
                     )
                     candidates = [entry for entry in candidates if members.matches(entry)]
                 found = [entry for entry in candidates if test(entry, evaluation.t0)]
