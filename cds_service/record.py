@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
-from .fhirdates import first_date, parse_date
+from .fhirdates import first_instant, parse_date, parse_instant
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 DATE_FIELDS: dict[str, tuple[str, ...]] = {
     "Condition": ("onsetDateTime", "onsetPeriod", "recordedDate"),
@@ -50,6 +52,7 @@ class Entry:
     resource: dict[str, Any]
     type: str
     reference: str
+    instant: datetime | None
     date: date | None
     end: date | None
     codes: frozenset[tuple[str, str]]
@@ -60,6 +63,11 @@ class Entry:
     @property
     def status(self) -> str | None:
         return self.resource.get("status")
+
+    def recency(self) -> tuple[datetime, datetime]:
+        """Sort key of "latest value wins": the effective instant, then `issued` (RULES.md section 0.1)."""
+        issued = parse_instant(self.resource.get("issued")) or _NEVER
+        return (self.instant or _NEVER, issued)
 
 
 def _codings(resource: dict[str, Any], type_: str) -> tuple[frozenset[tuple[str, str]], list[str]]:
@@ -85,13 +93,15 @@ def _codings(resource: dict[str, Any], type_: str) -> tuple[frozenset[tuple[str,
 def make_entry(resource: dict[str, Any]) -> Entry:
     type_ = resource["resourceType"]
     codes, texts = _codings(resource, type_)
+    instant = first_instant(resource, DATE_FIELDS.get(type_, ()))
     period = resource.get("performedPeriod") or resource.get("effectivePeriod") or {}
     end = parse_date(period.get("end")) if isinstance(period, dict) else None
     return Entry(
         resource=resource,
         type=type_,
         reference=f"{type_}/{resource.get('id', '')}",
-        date=first_date(resource, DATE_FIELDS.get(type_, ())),
+        instant=instant,
+        date=instant.date() if instant is not None else None,
         end=end,
         codes=codes,
         text=" ".join(texts).lower(),

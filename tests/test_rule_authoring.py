@@ -17,6 +17,7 @@ from cds_service.app import create_app
 from cds_service.plans.loader import load_ruleset
 from cds_service.plans.problems import RuleSetError
 from cds_service.plans.urls import LANGUAGE
+
 from support.hooks import ROOT, SERVICES, hook_request, rule_ids
 
 
@@ -59,7 +60,7 @@ BROKEN = {
     "unknown operator": (
         "libraries/postfusion-facts.json",
         set_fact("caudaEquina", {"selekt": ["Condition"]}),
-        "libraries/postfusion-facts.json: $.extension[0].valueExpression.expression $.selekt: unknown operator",
+        "postfusion-facts.json: $.extension[0].valueExpression.expression $.selekt: unknown operator",
     ),
     "unknown value set": (
         "libraries/postfusion-facts.json",

@@ -9,6 +9,7 @@ the standard operators used by `cds_service.logic.compile` stay conformant.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 from ..logic import Engine, Node, Operation
@@ -18,7 +19,9 @@ from .operators import Vocabulary
 Compiled = Callable[[Any], Any]
 
 
-def _compare(test: Callable[[Any, Any], bool], chain: bool) -> Operation:
+def _compare(test: Callable[[Any, Any], bool]) -> Operation:
+    """A comparison over two or more operands, chained pairwise as the standard engine does."""
+
     def build(args: list[Node], path: str) -> Compiled:
         functions = [arg.evaluate for arg in args]
 
@@ -26,13 +29,11 @@ def _compare(test: Callable[[Any, Any], bool], chain: bool) -> Operation:
             values = [function(data) for function in functions]
             if any(value is None for value in values):
                 return None
-            if chain and len(values) == 3:
-                return test(values[0], values[1]) and test(values[1], values[2])
-            return test(values[0], values[1])
+            return all(test(left, right) for left, right in pairwise(values))
 
         return compare
 
-    return Operation(build=build, min_args=2, max_args=3 if chain else 2)
+    return Operation(build=build, min_args=2)
 
 
 def _and(args: list[Node], path: str) -> Compiled:
@@ -83,14 +84,14 @@ def _not(negate: bool) -> Operation:
 
 
 KLEENE = {
-    "<": _compare(js.less, chain=True),
-    "<=": _compare(js.less_equal, chain=True),
-    ">": _compare(js.greater, chain=False),
-    ">=": _compare(js.greater_equal, chain=False),
-    "==": _compare(js.loose_eq, chain=False),
-    "!=": _compare(js.not_loose_eq, chain=False),
-    "===": _compare(js.strict_eq, chain=False),
-    "!==": _compare(js.not_strict_eq, chain=False),
+    "<": _compare(js.less),
+    "<=": _compare(js.less_equal),
+    ">": _compare(js.greater),
+    ">=": _compare(js.greater_equal),
+    "==": _compare(js.loose_eq),
+    "!=": _compare(js.not_loose_eq),
+    "===": _compare(js.strict_eq),
+    "!==": _compare(js.not_strict_eq),
     "and": Operation(build=_and, min_args=1),
     "or": Operation(build=_or, min_args=1),
     "!": _not(negate=True),

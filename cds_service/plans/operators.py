@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection
 from datetime import date, timedelta
 from typing import Any
 
+from ..fhirdates import parse_date
 from ..logic import LogicError, Node, Operation
 from ..record import Entry, profile_test
 from .context import current
@@ -26,14 +27,7 @@ def _constant_str(node: Node, path: str, what: str) -> str:
 
 
 def _as_date(value: Any) -> date | None:
-    if isinstance(value, Entry):
-        return value.date
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    return None
+    return value.date if isinstance(value, Entry) else parse_date(value)
 
 
 def _iso(value: date | None) -> str | None:
@@ -74,7 +68,14 @@ class Vocabulary:
             "span_days": Operation(func=_span_days, **one),
             "value": Operation(func=_value, min_args=1, max_args=2),
             "code_in": Operation(build=self._code_in, min_args=2, max_args=2),
-            "criterion": Operation(build=self._criterion, **one),
+        } | self._criteria_operations()
+
+    def _criteria_operations(self) -> dict[str, Operation]:
+        """Criteria belong to a plan definition, so facts (shared by all plans) cannot read them."""
+        if not self.criteria:
+            return {}
+        return {
+            "criterion": Operation(build=self._criterion, min_args=1, max_args=1),
             "unmet": Operation(build=_unmet, min_args=0, max_args=0),
         }
 
@@ -187,10 +188,8 @@ def _after(items: list[Entry] | None, anchor: Any) -> list[Entry] | None:
 
 
 def _extreme(items: list[Entry] | None, pick: Callable[..., Entry]) -> Entry | None:
-    dated = [entry for entry in items or () if entry.date is not None]
-    if not dated:
-        return None
-    return pick(dated, key=lambda entry: (entry.date, entry.resource.get("issued", "")))
+    dated = [entry for entry in items or () if entry.instant is not None]
+    return pick(dated, key=Entry.recency) if dated else None
 
 
 def _days_since(value: Any) -> int | None:

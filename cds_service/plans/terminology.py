@@ -22,11 +22,17 @@ PREFIX_OPS = frozenset({"is-a", "descendent-of"})
 class CodeSet:
     codes: frozenset[tuple[str, str]]
     prefixes: tuple[tuple[str, str], ...]
+    descendants_only: frozenset[tuple[str, str]] = frozenset()  # `descendent-of`: children, not the code
 
     def matches(self, system: str, code: str) -> bool:
         if (system, code) in self.codes:
             return True
-        return any(system == s and code.startswith(p) for s, p in self.prefixes)
+        return any(system == s and self.extends(s, p, code) for s, p in self.prefixes)
+
+    def extends(self, system: str, prefix: str, code: str) -> bool:
+        if not code.startswith(prefix):
+            return False
+        return code != prefix or (system, prefix) not in self.descendants_only
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +55,7 @@ class ValueSet:
     def has_code(self, code: str) -> bool:
         """Membership of a bare code, whatever its system (for Observation answers given as codes)."""
         return any(self.contains(system, code) for system, _ in self.include.codes) or any(
-            code.startswith(prefix) and not self.exclude.matches(system, code)
+            self.include.extends(system, prefix, code) and not self.exclude.matches(system, code)
             for system, prefix in self.include.prefixes
         )
 
@@ -62,7 +68,11 @@ class ValueSet:
 def _code_set(parts: Iterable[dict[str, Any]], problems: list[str], where: str) -> CodeSet:
     codes: set[tuple[str, str]] = set()
     prefixes: list[tuple[str, str]] = []
+    strict: set[tuple[str, str]] = set()
     for index, part in enumerate(parts):
+        if part.get("valueSet"):
+            problems.append(f"{where}[{index}].valueSet: include other value sets by listing their codes")
+            continue
         system = part.get("system")
         if not isinstance(system, str):
             problems.append(f"{where}[{index}].system is required")
@@ -77,9 +87,9 @@ def _code_set(parts: Iterable[dict[str, Any]], problems: list[str], where: str) 
                 )
                 continue
             prefixes.append((system, filt["value"]))
-        if part.get("valueSet"):
-            problems.append(f"{where}[{index}].valueSet: include other value sets by listing their codes")
-    return CodeSet(frozenset(codes), tuple(prefixes))
+            if filt["op"] == "descendent-of":
+                strict.add((system, filt["value"]))
+    return CodeSet(frozenset(codes), tuple(prefixes), frozenset(strict))
 
 
 def compile_valueset(resource: dict[str, Any]) -> tuple[ValueSet, list[str]]:

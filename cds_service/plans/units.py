@@ -17,8 +17,11 @@ _PLAIN = {"%": 1.0, "{score}": 1.0, "1": 1.0, "mm": 1.0}
 
 
 def convert(value: float, unit: str | None, target: str) -> float | None:
-    """Convert `value` from `unit` to `target`; None when the units are not comparable."""
-    if unit is None or unit == target:
+    """Convert `value` from `unit` to `target`; None when the units are not comparable or `unit` is
+    missing (an unlabelled number could be in any unit)."""
+    if unit is None:
+        return None
+    if unit == target:
         return value
     if unit in _MASS_CONCENTRATION and target in _MASS_CONCENTRATION:
         return value * _MASS_CONCENTRATION[unit] / _MASS_CONCENTRATION[target]

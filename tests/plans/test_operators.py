@@ -208,10 +208,6 @@ def test_latest_breaks_a_date_tie_by_the_latest_issued() -> None:
     assert run(result, {"value": {"latest": CRP}}) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="operators._extreme compares `issued` as strings, so an instant with a UTC offset sorts wrongly",
-)
 def test_latest_compares_issued_as_instants() -> None:
     """10:00+02:00 is 08:00Z, which is earlier than 09:00Z."""
     result = _same_day(
@@ -221,11 +217,6 @@ def test_latest_compares_issued_as_instants() -> None:
     assert run(result, {"latest": CRP}).reference == "Observation/b"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="operators._extreme keys on the day-precision Entry.date, so a later effective time the same day "
-    "loses to an earlier one that was issued later",
-)
 def test_latest_compares_effective_times_before_issued() -> None:
     """RULES.md 0.1: pick the maximum effective[x]; `issued` only breaks a tie of effective[x]."""
     result = _same_day(
@@ -453,11 +444,6 @@ def test_missing_names_the_root_unknown_facts() -> None:
         assert result.measure(compile_for(result, {"fact": "crpMgL"})).missing == {"lastCrp"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="units.convert returns the number unchanged when the quantity has no unit, so it is compared "
-    "as if it were already in the rule's unit",
-)
 def test_value_without_a_unit_is_not_convertible() -> None:
     """docs/rules.md: quantities are converted to the unit asked for, "null if not convertible"."""
     result = evaluation([observation("o", effectiveDateTime=day(1), valueQuantity={"value": 2.5})])

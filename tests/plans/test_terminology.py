@@ -211,10 +211,6 @@ def test_including_another_value_set_is_reported() -> None:
     assert problem.startswith("compose.include[0]")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="descendent-of is compiled like is-a, so it wrongly includes the filter code itself",
-)
 def test_descendent_of_excludes_the_code_itself() -> None:
     """FHIR R4 filter-operator: descendent-of is the transitive children, "excluding the concept itself"."""
     children = compiled(valueset("Children", include=[is_a(ICD10, "T84.216", op="descendent-of")]))
