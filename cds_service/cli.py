@@ -76,10 +76,10 @@ async def _evaluate_async(body: object, settings: Settings, now: datetime) -> tu
     async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
         fetcher = FhirFetcher(client, settings.fhir_allowed_servers, limits)
         try:
-            response, _ = await call_service(service, ruleset, body, fetcher, now)
+            result = await call_service(service, ruleset, body, fetcher, now)
         except ClientError as error:
             return 2, operation_outcome(error.issues)
-    return 0, response
+    return 0, result.response
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,14 +26,23 @@ def drafts_in_scope(request: ParsedRequest) -> list[Entry]:
     return [make_entry(draft) for draft in drafts]
 
 
+@dataclass(frozen=True, slots=True)
+class HookResult:
+    """The CDS response, and what the audit log records about producing it (no patient data)."""
+
+    response: dict[str, Any]
+    failed_plans: list[str]
+    resources: int
+    fetched_keys: int
+
+
 async def call_service(
     service: Service, ruleset: RuleSet, body: Any, fetcher: FhirFetcher | None, now: datetime
-) -> tuple[dict[str, Any], list[str]]:
-    """The CDS response for `body`, and the ids of plan definitions that failed during evaluation."""
+) -> HookResult:
+    """Validate, gather the patient data, evaluate the plan definitions of the service's hook."""
     request = parse_request(body, service.hook)
-    resources, _ = await gather(service.prefetch, request, fetcher)
+    resources, fetched_keys = await gather(service.prefetch, request, fetcher)
     record = PatientRecord.build(resources)
-    cards, failed = evaluate(
-        ruleset, service.hook, record, drafts_in_scope(request), now.date(), request.context
-    )
-    return cds_response(cards), failed
+    drafts = drafts_in_scope(request)
+    cards, failed = evaluate(ruleset, service.hook, record, drafts, now.date(), request.context)
+    return HookResult(cds_response(cards), failed, record.size(), fetched_keys)

@@ -49,8 +49,8 @@ class Unavailable(ClientError):
 
 async def gather(
     templates: dict[str, str], request: ParsedRequest, fetcher: FhirFetcher | None
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """All resources for the service's prefetch keys, and counts of keys given and fetched (for metrics)."""
+) -> tuple[list[dict[str, Any]], int]:
+    """All resources for the service's prefetch keys, and how many keys had to be fetched."""
     envelope = request.envelope
     given = envelope.prefetch or {}
     token = envelope.fhirAuthorization.access_token if envelope.fhirAuthorization else None
@@ -103,4 +103,4 @@ async def gather(
     if reasons:
         log.warning("prefetch unavailable for keys %s", sorted(reasons))
         raise Unavailable(reasons)
-    return resources, {"given": len(templates) - len(to_fetch) - len(to_complete), "fetched": len(to_fetch)}
+    return resources, len(to_fetch) + len(to_complete)

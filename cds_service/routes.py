@@ -35,15 +35,17 @@ async def service_call(request: Request) -> JSON:
     ruleset, service = rules.ruleset, _service(request)
     body = await read_json(request, state.settings.max_body_bytes)
     started = time.perf_counter()
-    response, failed = await call_service(service, ruleset, body, state.fetcher, state.clock())
+    result = await call_service(service, ruleset, body, state.fetcher, state.clock())
     log.info(
-        "service=%s cards=%s failed_plans=%s ms=%.1f",
+        "service=%s resources=%d fetched_keys=%d cards=%s failed_plans=%s ms=%.1f",
         service.id,
-        ",".join(card["source"]["topic"]["code"] for card in response["cards"]) or "-",
-        ",".join(failed) or "-",
+        result.resources,
+        result.fetched_keys,
+        ",".join(card["source"]["topic"]["code"] for card in result.response["cards"]) or "-",
+        ",".join(result.failed_plans) or "-",
         (time.perf_counter() - started) * 1000,
     )
-    return JSON(response)
+    return JSON(result.response)
 
 
 async def feedback(request: Request) -> JSON:

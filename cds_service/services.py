@@ -52,7 +52,7 @@ def build_services(ruleset: RuleSet) -> dict[str, Service]:
             id=service_id,
             hook=hook,
             title=f"Back pain after lumbar fusion: guidance {HOOK_TITLES[hook]}",
-            description="Checks " + "; ".join(plan.title for plan in plans) + ".",
+            description=" ".join(plan.description for plan in plans if plan.description),
             usage_requirements=usage,
             prefetch=ruleset.prefetch.get(hook, {}),
         )

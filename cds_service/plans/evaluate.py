@@ -20,7 +20,7 @@ from .render import render
 log = logging.getLogger("cds_service.plans")
 
 
-def _applies(spec: CardSpec, evaluation: Evaluation) -> bool:
+def _applies(spec: CardSpec) -> bool:
     for condition in spec.conditions:
         value = condition(None)
         if value is None or not js.truthy(value):
@@ -35,14 +35,14 @@ def _plan_cards(plan: Plan, hook: str, evaluation: Evaluation, context: Any) -> 
             continue
         if spec.per_draft is None:
             evaluation.focus(None, plan.criteria)
-            if _applies(spec, evaluation):
+            if _applies(spec):
                 cards.append(render(spec, plan, evaluation, context))
             continue
         members = evaluation.valuesets[spec.per_draft]
         for draft in evaluation.drafts:
             if members.matches(draft):
                 evaluation.focus(draft, plan.criteria)
-                if _applies(spec, evaluation):
+                if _applies(spec):
                     cards.append(render(spec, plan, evaluation, context))
     return cards
 
