@@ -64,7 +64,9 @@ def measure(size: int, ruleset: Any) -> tuple[float, float, float]:
     codes = {(ICD, "T84.216A")}
 
     def evaluate_fact() -> Any:
-        evaluation = Evaluation(record, T0, ruleset.params, ruleset.facts, frozenset(), ruleset.valuesets)
+        evaluation = Evaluation(
+            record, T0, "patient-view", ruleset.params, ruleset.facts, frozenset(), ruleset.valuesets
+        )
         with activated(evaluation):
             return fact(None)
 

@@ -41,6 +41,7 @@ class _Trace:
 class Evaluation:
     record: PatientRecord
     t0: date
+    hook: str
     params: dict[str, Any]
     facts: dict[str, Fact]
     draft_dependent: frozenset[str]
@@ -110,12 +111,14 @@ class Evaluation:
         return False
 
     def unmet(self) -> list[str]:
-        """Codes of the required criteria not met or not documented, in the order they are declared."""
+        """Codes of the required criteria not met or not documented, in the order they are declared, each
+        followed by its unmet sub-items in parentheses when it has a breakdown: `R2(C1,C7)`."""
         unmet = []
         for criterion in self.criteria:
             outcome, required = self.assess(criterion)
             if required and outcome.value is not True:
-                unmet.append(criterion.code)
+                parts = criterion.breakdown(None) if criterion.breakdown is not None else None
+                unmet.append(f"{criterion.code}({','.join(parts)})" if parts else criterion.code)
         return unmet
 
 
@@ -124,6 +127,11 @@ def truthy(value: Any) -> bool:
     if isinstance(value, dict):
         return True
     return bool(value)
+
+
+def is_true(value: Any) -> bool:
+    """A condition holds: known and truthy (unknown never switches a card or suggestion on)."""
+    return value is not None and truthy(value)
 
 
 def references(value: Any) -> set[str] | None:

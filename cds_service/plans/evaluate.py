@@ -12,8 +12,7 @@ from typing import Any
 
 from ..protocol.response import Card
 from ..record import Entry, PatientRecord
-from .context import Evaluation, activated
-from .kleene import js
+from .context import Evaluation, activated, is_true
 from .model import CardSpec, Plan, RuleSet
 from .render import render
 
@@ -21,11 +20,7 @@ log = logging.getLogger("cds_service.plans")
 
 
 def _applies(spec: CardSpec) -> bool:
-    for condition in spec.conditions:
-        value = condition(None)
-        if value is None or not js.truthy(value):
-            return False
-    return True
+    return all(is_true(condition(None)) for condition in spec.conditions)
 
 
 def _plan_cards(plan: Plan, hook: str, evaluation: Evaluation, context: Any) -> list[Card]:
@@ -54,6 +49,7 @@ def evaluate(
     evaluation = Evaluation(
         record=record,
         t0=t0,
+        hook=hook,
         params=ruleset.params,
         facts=ruleset.facts,
         draft_dependent=ruleset.draft_dependent,

@@ -241,6 +241,12 @@ class Loader:
             if isinstance(required, dict)
             else None
         )
+        breakdown = _sub(extension, "breakdown", "valueExpression")
+        compiled_breakdown = (
+            self.expression(file, f"{where}.breakdown", breakdown, engine)
+            if isinstance(breakdown, dict)
+            else None
+        )
         if compiled is None:
             return None
         return Criterion(
@@ -249,6 +255,7 @@ class Loader:
             expression=compiled,
             required_when=compiled_required,
             citation=_sub(extension, "citation", "valueString") or "",
+            breakdown=compiled_breakdown,
         )
 
     def expression(
@@ -285,18 +292,7 @@ class Loader:
             for placeholder in PLACEHOLDER.findall(template):
                 if placeholder not in names:
                     self.problem(file, f"{where}.{field}", f"unknown placeholder '{{{{{placeholder}}}}}'")
-        conditions = []
-        for index, condition in enumerate(action.get("condition") or ()):
-            if condition.get("kind") != "applicability":
-                self.problem(
-                    file, f"{where}.condition[{index}].kind", "only applicability conditions are supported"
-                )
-                continue
-            compiled = self.expression(
-                file, f"{where}.condition[{index}].expression", condition.get("expression") or {}, engine
-            )
-            if compiled is not None:
-                conditions.append(compiled)
+        conditions = self.conditions(file, where, action, engine)
         per_draft = self.per_draft(file, where, action, engine)
         if indicator is None or not summary:
             return None
@@ -310,7 +306,7 @@ class Loader:
             detail=action.get("description"),
             conditions=tuple(conditions),
             per_draft=per_draft,
-            suggestions=tuple(self.suggestions(file, where, action)),
+            suggestions=tuple(self.suggestions(file, where, action, engine)),
             links=tuple(
                 (doc.get("display") or doc["url"], doc["url"])
                 for doc in action.get("documentation") or ()
@@ -331,6 +327,22 @@ class Loader:
                 continue
             yield {key: coding[key] for key in ("system", "code", "display")}
 
+    def conditions(
+        self, file: str, where: str, action: dict[str, Any], engine: Engine
+    ) -> tuple[Compiled, ...]:
+        compiled = []
+        for index, condition in enumerate(action.get("condition") or ()):
+            location = f"{where}.condition[{index}]"
+            if condition.get("kind") != "applicability":
+                self.problem(file, f"{location}.kind", "only applicability conditions are supported")
+                continue
+            function = self.expression(
+                file, f"{location}.expression", condition.get("expression") or {}, engine
+            )
+            if function is not None:
+                compiled.append(function)
+        return tuple(compiled)
+
     def per_draft(self, file: str, where: str, action: dict[str, Any], engine: Engine) -> str | None:
         inputs = action.get("input") or ()
         if not inputs:
@@ -343,10 +355,13 @@ class Loader:
             return None
         return valueset
 
-    def suggestions(self, file: str, where: str, action: dict[str, Any]) -> Iterator[SuggestionSpec]:
+    def suggestions(
+        self, file: str, where: str, action: dict[str, Any], engine: Engine
+    ) -> Iterator[SuggestionSpec]:
         contained = {f"#{r.get('id')}": r for r in self.current_contained}
         for index, sub in enumerate(action.get("action") or ()):
             label = sub.get("title")
+            conditions = self.conditions(file, f"{where}.action[{index}]", sub, engine)
             kind = (_first_coding(sub.get("type")) or {}).get("code", "create")
             if not label:
                 self.problem(
@@ -354,7 +369,7 @@ class Loader:
                 )
                 continue
             if kind == "remove":
-                yield SuggestionSpec(label=label, kind="remove")
+                yield SuggestionSpec(label=label, kind="remove", conditions=conditions)
                 continue
             activity = contained.get(sub.get("definitionCanonical", ""))
             if kind != "create" or activity is None or activity.get("resourceType") != "ActivityDefinition":
@@ -365,7 +380,11 @@ class Loader:
                 )
                 continue
             yield SuggestionSpec(
-                label=label, kind="create", activity=activity, recommended=sub.get("priority") == "urgent"
+                label=label,
+                kind="create",
+                activity=activity,
+                recommended=sub.get("priority") == "urgent",
+                conditions=conditions,
             )
 
     # -- whole set ---------------------------------------------------------------------------------------

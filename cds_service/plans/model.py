@@ -20,6 +20,7 @@ class Criterion:
     expression: Compiled
     required_when: Compiled | None
     citation: str
+    breakdown: Compiled | None = None  # the unmet sub-items, shown as R2(C1,C2) in the unmet list
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class SuggestionSpec:
     kind: str  # "create" or "remove"
     activity: dict[str, Any] | None = None
     recommended: bool = False
+    conditions: tuple[Compiled, ...] = ()  # offered only when all are true
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,9 @@ class Vocabulary:
             "days_since": Operation(func=_days_since, **one),
             "days_between": Operation(func=_days_between, min_args=2, max_args=2),
             "count": Operation(func=lambda items: None if items is None else len(items), **one),
+            "dates": Operation(func=_dates, **one),
+            "add_days": Operation(func=_add_days, min_args=2, max_args=2),
+            "hook": Operation(build=lambda args, path: lambda data: current().hook, min_args=0, max_args=0),
             "span_days": Operation(func=_span_days, **one),
             "value": Operation(func=_value, min_args=1, max_args=2),
             "code_in": Operation(build=self._code_in, min_args=2, max_args=2),
@@ -202,7 +205,23 @@ def _days_between(first: Any, second: Any) -> int | None:
     return None if start is None or end is None else (end - start).days
 
 
-def _span_days(items: list[Entry] | None) -> int | None:
+def _dates(items: list[Entry] | None) -> list[str] | None:
+    """The distinct dates of the items, oldest first (several procedures on one day are one surgery)."""
+    if items is None:
+        return None
+    return sorted({entry.date.isoformat() for entry in items if entry.date is not None})
+
+
+def _add_days(value: Any, days: Any) -> str | None:
+    moment = _as_date(value)
+    if moment is None or not isinstance(days, int | float) or isinstance(days, bool):
+        return None
+    return (moment + timedelta(days=days)).isoformat()
+
+
+def _span_days(items: list[Entry] | Entry | None) -> int | None:
+    if isinstance(items, Entry):
+        items = [items]
     moments = [moment for entry in items or () for moment in (entry.date, entry.end) if moment is not None]
     return (max(moments) - min(moments)).days if moments else None
 

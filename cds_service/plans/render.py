@@ -9,7 +9,7 @@ from typing import Any
 
 from ..protocol.response import SUMMARY_MAX, Action, Card, Coding, Link, Source, Suggestion
 from ..record import Entry
-from .context import Evaluation
+from .context import Evaluation, is_true
 from .model import CardSpec, Plan, SuggestionSpec
 
 PLACEHOLDER = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
@@ -27,7 +27,10 @@ def display(value: Any) -> str:
     if isinstance(value, Entry):
         return value.label
     if isinstance(value, list):
-        return ", ".join(display(item) for item in value) if value else "none"
+        if not value:
+            return "none"
+        separator = "," if all(isinstance(item, str) for item in value) else ", "  # ID lists: C1,C2
+        return separator.join(display(item) for item in value)
     return str(value)
 
 
@@ -95,6 +98,8 @@ def _created_resource(spec: SuggestionSpec, context: Any) -> dict[str, Any]:
 
 
 def _suggestion(spec: SuggestionSpec, evaluation: Evaluation, context: Any) -> Suggestion | None:
+    if not all(is_true(condition(None)) for condition in spec.conditions):
+        return None
     if spec.kind == "remove":
         if evaluation.draft is None:
             return None

@@ -239,6 +239,7 @@ def evaluation(
     return Evaluation(
         record=PatientRecord.build(resources),
         t0=t0,
+        hook="patient-view",
         params=dict(params or {}),
         facts={
             name: Fact(name, f"test fact {name}", engine.compile(rule))
