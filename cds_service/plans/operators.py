@@ -14,7 +14,7 @@ from typing import Any
 from ..fhirdates import parse_date
 from ..logic import LogicError, Node, Operation
 from ..record import Entry, profile_test
-from .context import current
+from .context import current, truthy
 from .units import convert
 
 Compiled = Callable[[Any], Any]
@@ -69,7 +69,9 @@ class Vocabulary:
             "add_days": Operation(func=_add_days, min_args=2, max_args=2),
             "hook": Operation(build=lambda args, path: lambda data: current().hook, min_args=0, max_args=0),
             "span_days": Operation(func=_span_days, **one),
-            "value": Operation(func=_value, min_args=1, max_args=2),
+            "value": Operation(func=_value, min_args=1, max_args=3),
+            "known": Operation(func=lambda value: value is not None, **one),
+            "is_true": Operation(func=lambda value: value is not None and truthy(value), **one),
             "code_in": Operation(build=self._code_in, min_args=2, max_args=2),
         } | self._criteria_operations()
 
@@ -226,8 +228,9 @@ def _span_days(items: list[Entry] | Entry | None) -> int | None:
     return (max(moments) - min(moments)).days if moments else None
 
 
-def _value(item: Any, unit: Any = None) -> Any:
-    """The value of an Observation: a number in `unit` when given, a boolean, or a code."""
+def _value(item: Any, unit: Any = None, factors: Any = None) -> Any:
+    """The value of an Observation: a number in `unit` when given, a boolean, or a code. `factors` maps
+    other units to multipliers into `unit`, for analyte-specific conversions such as vitamin D nmol/L."""
     if not isinstance(item, Entry):
         return None
     resource = item.resource
@@ -235,7 +238,10 @@ def _value(item: Any, unit: Any = None) -> Any:
     if isinstance(quantity, dict) and isinstance(quantity.get("value"), int | float):
         if unit is None:
             return quantity["value"]
-        return convert(quantity["value"], quantity.get("code") or quantity.get("unit"), unit)
+        source = quantity.get("code") or quantity.get("unit")
+        if isinstance(factors, dict) and isinstance(factors.get(source), int | float):
+            return quantity["value"] * factors[source]
+        return convert(quantity["value"], source, unit)
     for key in ("valueInteger", "valueDecimal", "valueBoolean", "valueString"):
         if key in resource:
             return resource[key]
