@@ -69,7 +69,7 @@ class Vocabulary:
             "add_days": Operation(func=_add_days, min_args=2, max_args=2),
             "hook": Operation(build=lambda args, path: lambda data: current().hook, min_args=0, max_args=0),
             "span_days": Operation(func=_span_days, **one),
-            "value": Operation(func=_value, min_args=1, max_args=3),
+            "value": Operation(func=_value, min_args=1, max_args=4),
             "known": Operation(func=lambda value: value is not None, **one),
             "is_true": Operation(func=lambda value: value is not None and truthy(value), **one),
             "code_in": Operation(build=self._code_in, min_args=2, max_args=2),
@@ -228,9 +228,9 @@ def _span_days(items: list[Entry] | Entry | None) -> int | None:
     return (max(moments) - min(moments)).days if moments else None
 
 
-def _value(item: Any, unit: Any = None, factors: Any = None) -> Any:
-    """The value of an Observation: a number in `unit` when given, a boolean, or a code. `factors` maps
-    other units to multipliers into `unit`, for analyte-specific conversions such as vitamin D nmol/L."""
+def _value(item: Any, unit: Any = None, other_unit: Any = None, factor: Any = None) -> Any:
+    """The value of an Observation: a number in `unit` when given, a boolean, or a code. A quantity in
+    `other_unit` is multiplied by `factor`, for analyte-specific conversions such as vitamin D nmol/L."""
     if not isinstance(item, Entry):
         return None
     resource = item.resource
@@ -239,8 +239,8 @@ def _value(item: Any, unit: Any = None, factors: Any = None) -> Any:
         if unit is None:
             return quantity["value"]
         source = quantity.get("code") or quantity.get("unit")
-        if isinstance(factors, dict) and isinstance(factors.get(source), int | float):
-            return quantity["value"] * factors[source]
+        if source == other_unit and isinstance(factor, int | float):
+            return quantity["value"] * factor
         return convert(quantity["value"], source, unit)
     for key in ("valueInteger", "valueDecimal", "valueBoolean", "valueString"):
         if key in resource:
