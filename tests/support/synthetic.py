@@ -23,6 +23,7 @@ PATIENTS_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "patients"
 SNOMED = "http://snomed.info/sct"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 CPT = "http://www.ama-assn.org/go/cpt"
+ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 UCUM = "http://unitsofmeasure.org"
@@ -84,6 +85,7 @@ CPT_DISPLAY = {
     "62323": "Injection, lumbar or sacral epidural, with imaging guidance",
     "64483": "Injection, transforaminal epidural, lumbar or sacral, single level",
     "64493": "Injection, paravertebral facet joint, lumbar or sacral, single level",
+    "64635": "Destruction by neurolytic agent, paravertebral facet joint nerve, lumbar or sacral",
     "99406": "Smoking and tobacco use cessation counseling visit, 3-10 minutes",
     "72131": "CT lumbar spine without contrast",
 }
@@ -109,6 +111,10 @@ ICD_DISPLAY = {
     "F33.1": "Major depressive disorder, recurrent, moderate",
     "F11.20": "Opioid dependence, uncomplicated",
     "R13.10": "Dysphagia, unspecified",
+    "R33.9": "Retention of urine, unspecified",
+    "F11.21": "Opioid dependence, in remission",
+    "F32.4": "Major depressive disorder, single episode, in partial remission",
+    "M46.26": "Osteomyelitis of vertebra, lumbar region",
     "M62.81": "Muscle weakness (generalized)",
 }
 RX_DISPLAY = {
@@ -134,8 +140,10 @@ LOINC_DISPLAY = {
     "1988-5": "C reactive protein [Mass/volume] in Serum or Plasma",
     "62292-8": "25-Hydroxyvitamin D2+25-Hydroxyvitamin D3 [Mass/volume] in Serum or Plasma",
     "8310-5": "Body temperature",
+    "30522-7": "C reactive protein [Mass/volume] in Serum or Plasma by High sensitivity method",
 }
 SNOMED_DISPLAY = {
+    "266927001": "Tobacco smoking consumption unknown",
     "91251008": "Physical therapy procedure",
     "304891004": "Cognitive behavioural therapy",
     "449868002": "Smokes tobacco daily",
@@ -291,6 +299,22 @@ def medication_request(
             "validityPeriod": {"start": validity_start or authored, "end": validity_end or authored}
         }
     return resource
+
+
+def medication_statement(
+    code: str | None, *, status: str = "active", effective: str, text: str | None = None
+) -> Json:
+    """A MedicationStatement (patient-reported medication) with an RxNorm code or only a text."""
+    medication: Json = code_of(code, RXNORM) if code else {}
+    if text:
+        medication["text"] = text
+    return {
+        "resourceType": "MedicationStatement",
+        "status": status,
+        "medicationCodeableConcept": medication,
+        "effectiveDateTime": effective,
+        "dateAsserted": effective,
+    }
 
 
 def service_request(code: str, *, system: str = CPT, status: str = "active", authored: str) -> Json:
@@ -1295,6 +1319,248 @@ def p38() -> Chart:
     ch.never_smoked()
     ch.full_conservative_care(200)
     ch.call("chart-open", "patient-view", [card("PATH-CC-COMPLETE")])
+    return ch
+
+
+@case
+def p39() -> Chart:
+    ch = Chart(
+        "p39-boundary-fusion-89-days",
+        "Boundary probe: fusion exactly 89 d before T0 is still inside the 90-day healing "
+        "window: PATH-EARLY.",
+    )
+    ch.fusion(89)
+    ch.add(condition("M54.50", onset=days_ago(80)))
+    ch.nrs(6, 3)
+    ch.never_smoked()
+    ch.nsaid(80, "197806", status="active")
+    ch.call("chart-open", "patient-view", [card("PATH-EARLY")])
+    return ch
+
+
+@case
+def p40() -> Chart:
+    ch = Chart(
+        "p40-boundary-fusion-90-days",
+        "Boundary probe: fusion exactly 90 d before T0 leaves the healing window (>= 90 d): the conservative-"
+        "care pathway applies, with under 90 d of care.",
+    )
+    ch.fusion(90)
+    ch.add(condition("M54.50", onset=days_ago(80)))
+    ch.nrs(6, 3)
+    ch.never_smoked()
+    ch.nsaid(80, "197806", status="active")
+    ch.call("chart-open", "patient-view", [card("PATH-CC-INCOMPLETE", "C1,C2,C7")])
+    return ch
+
+
+def _revision_at(ch: Chart, fusion_days: int) -> str:
+    """Complete care over 170 d, ODI exactly 41 %, a facet block of exactly 50 % and confirmed
+    pseudarthrosis: every revision criterion but R1 sits on or away from its threshold on the met side."""
+    in_scope(ch, fusion_days=fusion_days)
+    ch.full_conservative_care(170)
+    ch.add(observation("97909-6", effective=days_ago(30), value=41, unit="%"))
+    block_type = {"code": code_of("block-type", LOCAL), "valueCodeableConcept": code_of("facet", LOCAL)}
+    ch.add(
+        observation(
+            "diagnostic-block-relief",
+            system=LOCAL,
+            effective=days_ago(40),
+            value=50,
+            unit="%",
+            component=[block_type],
+        )
+    )
+    ch.add(condition("M96.0", onset=days_ago(60)))
+    return ch.draft_order("22612")
+
+
+@case
+def p41() -> Chart:
+    ch = Chart(
+        "p41-boundary-revision-180-days",
+        "Boundary probe: fusion exactly 180 d ago (R1 met), ODI exactly 41 % (R3) and a facet block of "
+        "exactly 50 % (R4): REV-MET.",
+        gender="male",
+    )
+    revision = _revision_at(ch, 180)
+    ch.call("sign-revision", "order-sign", [card("REV-MET"), card("REV-ODDS")], drafts=[revision])
+    return ch
+
+
+@case
+def p42() -> Chart:
+    ch = Chart(
+        "p42-boundary-revision-179-days",
+        "Boundary probe: the same patient as p41 with the fusion 179 d ago: only R1 is unmet.",
+        gender="male",
+    )
+    revision = _revision_at(ch, 179)
+    ch.call("sign-revision", "order-sign", [card("REV-NOT-MET", "R1"), card("REV-ODDS")], drafts=[revision])
+    return ch
+
+
+@case
+def p43() -> Chart:
+    ch = Chart(
+        "p43-hw-thresholds-not-reached",
+        "Threshold probes for hardware removal: lucency exactly 1.0 mm (needs > 1 mm), hardware block "
+        "exactly 70 % (needs > 70 %), and a final CT concluding breakage 400 d ago (outside 365 d): "
+        "HW-NOT-SUPPORTED.",
+    )
+    in_scope(ch, fusion_days=800)
+    ch.full_conservative_care(600)
+    ch.add(observation("peri-screw-lucency", system=LOCAL, effective=days_ago(50), value=1.0, unit="mm"))
+    ch.add(observation("hardware-block-relief", system=LOCAL, effective=days_ago(40), value=70, unit="%"))
+    ch.add(diagnostic_report(effective=days_ago(400), conclusion=["T84.216A"], text="Broken left L5 screw"))
+    removal = ch.draft_order("22852")
+    ch.call("sign-removal", "order-sign", [card("HW-NOT-SUPPORTED")], drafts=[removal])
+    return ch
+
+
+@case
+def p44() -> Chart:
+    ch = Chart(
+        "p44-scs-met-remission-deferred-clearance",
+        "SCS-MET with traps: opioid dependence in remission (F11.21) and nicotine dependence are not X4; "
+        "the F17.210 smoker had cessation counselling; psych clearance 'deferred' is not 'not-cleared'; RFA "
+        "is the interventional procedure.",
+        gender="male",
+    )
+    ch.fusion(600, "22630")
+    ch.pain(nrs=7)
+    ch.add(condition("F17.210", onset=days_ago(50)))
+    ch.add(procedure("99406", performed=days_ago(30)))
+    ch.add(condition("F11.21", onset=days_ago(400)))
+    ch.full_conservative_care(500)
+    ch.add(procedure("64635", performed=days_ago(200)))
+    ch.add(procedure("90791", performed=days_ago(200)))
+    ch.add(
+        observation(
+            "neuromodulation-psych-clearance",
+            system=LOCAL,
+            effective=days_ago(190),
+            value=code_of("deferred", LOCAL),
+        )
+    )
+    scs = ch.draft_order("63650")
+    ch.call("chart-open", "patient-view", [card("PATH-CC-COMPLETE")])
+    ch.call("sign-scs", "order-sign", [card("SCS-MET")], drafts=[scs])
+    return ch
+
+
+@case
+def p45() -> Chart:
+    ch = Chart(
+        "p45-scs-sud-treated-by-text-medication",
+        "Active opioid use disorder treated with buprenorphine/naloxone known only by its text (X4 met), and "
+        "depression treated by psychotherapy (90837) 60 d ago (X5 met): SCS-MET.",
+    )
+    in_scope(ch, fusion_days=500, nrs=8)
+    ch.add(condition("F11.20", onset=days_ago(300)))
+    ch.add(
+        medication_request(
+            None, authored=days_ago(250), text="Buprenorphine 8 mg / naloxone 2 mg sublingual film"
+        )
+    )
+    ch.add(condition("F32.A", onset=days_ago(200)))
+    ch.add(procedure("90837", performed=days_ago(60)))
+    ch.full_conservative_care(400)
+    ch.add(procedure("64493", performed=days_ago(250)))
+    ch.add(procedure("90791", performed=days_ago(100)))
+    scs = ch.draft_order("63650")
+    ch.call("chart-open", "patient-view", [card("PATH-CC-COMPLETE")])
+    ch.call("sign-scs", "order-sign", [card("SCS-MET")], drafts=[scs])
+    return ch
+
+
+@case
+def p46() -> Chart:
+    ch = Chart(
+        "p46-redflag-with-medication-draft-only",
+        "Provisional cauda equina (counts, safety bias) and progressive weakness: RF-1, RF-2 at chart open; "
+        "a draft oxycodone with gabapentin active gets only MED-OPIOID-GABA (no procedure draft, so no RF "
+        "cards); a selected non-trigger referral gets nothing.",
+    )
+    in_scope(ch)
+    ch.full_conservative_care(300)
+    ch.add(condition("G83.4", verification="provisional", onset=days_ago(2)))
+    ch.add(local_flag("rf-progressive-weakness", True, 2))
+    ch.add(medication_request("310431", authored=days_ago(150)))
+    opioid = ch.draft_medication("1049621")
+    referral = ch.draft(service_request("91251008", system=SNOMED, status="draft", authored=T0_TEXT))
+    both = [opioid, referral]
+    ch.call("chart-open", "patient-view", [card("RF-1"), card("RF-2")])
+    ch.call("select-opioid", "order-select", [card("MED-OPIOID-GABA")], drafts=both, selections=[opioid])
+    ch.call("select-referral", "order-select", [], drafts=both, selections=[referral])
+    ch.call("sign-both", "order-sign", [card("MED-OPIOID-GABA")], drafts=both)
+    return ch
+
+
+@case
+def p47() -> Chart:
+    ch = Chart(
+        "p47-quiet-traps-medication-statement",
+        "Old urinary retention (not new), fever 101 [degF] (38.3 Cel) with drainage, unknown smoking status, "
+        "depression in partial remission and a PHQ-9 older than 365 d: none fires; a reported oxycodone "
+        "MedicationStatement with pregabalin gives MED-OPIOID-GABA.",
+    )
+    in_scope(ch)
+    ch.resources = [r for r in ch.resources if r["code"]["coding"][0]["code"] != "266919005"]
+    ch.smoking("266927001", 20)
+    ch.full_conservative_care(300)
+    ch.add(condition("R33.9", onset=days_ago(200)))
+    ch.add(observation("8310-5", effective=instant_ago(3), value=101.0, unit="[degF]"))
+    ch.add(local_flag("rf-wound-drainage", True, 3))
+    ch.add(condition("F32.4", onset=days_ago(300)))
+    ch.add(observation("44261-6", effective=days_ago(400), value=16))
+    ch.add(medication_statement("7804", effective=days_ago(30)))
+    ch.add(medication_request("187832", authored=days_ago(90)))
+    ch.call("chart-open", "patient-view", [card("PATH-CC-COMPLETE"), card("MED-OPIOID-GABA")])
+    return ch
+
+
+@case
+def p48() -> Chart:
+    ch = Chart(
+        "p48-pcs-fusion-osteomyelitis-hscrp",
+        "Fusion coded in ICD-10-PCS (0SG00AJ) with a performedPeriod; lumbar osteomyelitis 5 d ago: RF-3, "
+        "with hs-CRP 25 mg/L (LAB-CRP) and vitamin D 50 nmol/L (20 ng/mL, VITD-LOW); SCS fails X3 and X6.",
+        gender="male",
+    )
+    ch.add(
+        procedure(
+            "0SG00AJ",
+            system=ICD10PCS,
+            period=(f"{days_ago(300)}T08:00:00Z", f"{days_ago(300)}T13:00:00Z"),
+            display="Fusion of lumbar vertebral joint with interbody fusion device, posterior approach",
+        )
+    )
+    ch.pain()
+    ch.never_smoked()
+    ch.full_conservative_care(250)
+    ch.add(procedure("64493", performed=days_ago(120)))
+    ch.add(condition("M46.26", onset=days_ago(5)))
+    ch.add(observation("30522-7", effective=days_ago(3), value=25, unit="mg/L"))
+    ch.add(observation("62292-8", effective=days_ago(40), value=50, unit="nmol/L"))
+    scs = ch.draft_order("63650")
+    ch.call("chart-open", "patient-view", [card("RF-3"), card("LAB-CRP"), card("VITD-LOW")])
+    ch.call("sign-scs", "order-sign", [card("RF-3"), card("SCS-NOT-MET", "X3,X6")], drafts=[scs])
+    return ch
+
+
+@case
+def p49() -> Chart:
+    ch = Chart(
+        "p49-out-stale-nrs",
+        "Fusion 400 d ago and care documented, but the only pain evidence is an NRS 8 from 100 d ago "
+        "(outside 90 d): out of scope.",
+    )
+    ch.fusion(400)
+    ch.nrs(8, 100)
+    ch.never_smoked()
+    ch.full_conservative_care(300)
+    ch.call("chart-open", "patient-view", [])
     return ch
 
 
