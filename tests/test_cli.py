@@ -25,22 +25,20 @@ def cds(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_validate_accepts_the_bundled_plan_definitions():
     result = cds("validate")
     assert result.returncode == 0, result.stderr
-    assert "3 plan definitions" in result.stdout
+    assert "6 plan definitions" in result.stdout
 
 
 def test_validate_reports_a_typo_with_file_and_path(tmp_path: Path):
     folder = tmp_path / "plans"
     shutil.copytree(ROOT / "plandefinitions", folder)
     plan = folder / "40-hardware-removal.json"
-    plan.write_text(
-        plan.read_text().replace(
-            '{\\"fact\\": \\"hardwareFailureDocumented\\"}', '{\\"fact\\": \\"hardwareFailureDocumneted\\"}'
-        )
-    )
+    text = plan.read_text()
+    assert text.count('{\\"fact\\": \\"hardwareFailure\\"}') == 1
+    plan.write_text(text.replace('{\\"fact\\": \\"hardwareFailure\\"}', '{\\"fact\\": \\"hardwareFailur\\"}'))
     result = cds("validate", str(folder))
     assert result.returncode == 1
     location = "40-hardware-removal.json: $.extension[0].expression.expression $.fact"
-    assert f"{location}: unknown fact 'hardwareFailureDocumneted'" in result.stderr
+    assert f"{location}: unknown fact 'hardwareFailur'" in result.stderr
 
 
 def test_validate_rejects_invalid_fhir(tmp_path: Path):
@@ -57,11 +55,19 @@ def test_validate_rejects_invalid_fhir(tmp_path: Path):
 @pytest.mark.parametrize(
     ("hook", "now", "expected"),
     [
-        ("patient-view", "2026-11-01", [("MED-OPIOID-GABA", "warning"), ("RF-1", "critical")]),
-        # six weeks later the cauda equina record is outside the 14-day red-flag lookback
-        ("patient-view", "2026-12-15", [("MED-OPIOID-GABA", "warning")]),
+        (
+            "patient-view",
+            "2026-11-01",
+            [("PATH-CC-INCOMPLETE", "warning"), ("RISK-DEP", "info"), ("RISK-SMOKE", "info")],
+        ),
+        # 49 days after this patient's fusion: still inside the 3-month healing window
+        (
+            "patient-view",
+            "2025-11-15",
+            [("PATH-EARLY", "info"), ("RISK-DEP", "info"), ("RISK-SMOKE", "info")],
+        ),
         ("order-select", "2026-11-01", [("HW-MET", "info")]),
-        ("order-sign", "2026-11-01", [("HW-NOT-SUPPORTED", "warning"), ("MED-OPIOID-GABA", "warning")]),
+        ("order-sign", "2026-11-01", [("REV-NOT-MET", "warning"), ("REV-ODDS", "info")]),
     ],
 )
 def test_evaluate_prints_the_cds_response(hook, now, expected):

@@ -25,24 +25,22 @@ def test_prefetch_templates_stay_in_the_query_subset(client):
 
 def test_prefetch_asks_for_exactly_the_data_the_rules_read(client):
     services = {s["hook"]: s for s in client.get("/cds-services").json()["services"]}
-    # patient-view rules read conditions (red flags) and medications, never observations or reports
-    assert set(services["patient-view"]["prefetch"]) == {
+    record = {
+        "allergyIntolerances",
         "conditions",
-        "medicationRequests",
-        "medicationStatements",
-    }
-    order = services["order-sign"]["prefetch"]
-    assert set(order) == {
-        "conditions",
-        "diagnosticReports",
         "medicationRequests",
         "medicationStatements",
         "observations",
     }
-    # observations are narrowed to the codes the hardware rules look at
-    assert order["observations"] == (
-        "Observation?patient={{context.patientId}}&code="
-        "http://postfusion-cds.org/fhir/CodeSystem/local|hardware-block-relief,"
-        "http://postfusion-cds.org/fhir/CodeSystem/local|peri-screw-lucency"
-    )
+    record |= {"procedures", "serviceRequests"}
+    # patient-view rules never read diagnostic reports; the revision and hardware rules do
+    assert set(services["patient-view"]["prefetch"]) == record
+    order = services["order-sign"]["prefetch"]
+    assert set(order) == record | {"diagnosticReports"}
     assert services["order-select"]["prefetch"] == order
+    # observations are narrowed to exactly the codes the rules look at
+    observations = order["observations"].split("&code=")[1].split(",")
+    assert "http://loinc.org|97909-6" in observations  # ODI (R3)
+    assert "http://postfusion-cds.org/fhir/CodeSystem/local|hardware-block-relief" in observations
+    assert "http://loinc.org|8310-5" in observations  # body temperature (RF-3)
+    assert not any(code.startswith("http://snomed.info/sct") for code in observations)

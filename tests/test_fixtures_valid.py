@@ -9,6 +9,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from cds_service.protocol.request import parse_request
 from cds_service.record import resources_of
 
+from support.examples import write
 from support.hooks import HOOKS_DIR, ROOT
 
 REQUESTS = sorted(HOOKS_DIR.glob("*.json"))
@@ -38,3 +39,9 @@ def test_example_request_is_valid(path: Path):
 def test_plan_definition_files_are_valid_fhir(path: Path):
     resource = orjson.loads(path.read_bytes())
     get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+
+
+def test_example_requests_are_up_to_date(tmp_path: Path):
+    """The examples carry complete prefetch for the current rules (`python -m support.examples`)."""
+    written = {path.name: path.read_bytes() for path in write(tmp_path)}
+    assert written == {path.name: path.read_bytes() for path in REQUESTS}

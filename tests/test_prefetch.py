@@ -60,14 +60,17 @@ def test_missing_prefetch_is_fetched_with_the_bearer_token(order_sign):
     assert response.status_code == 200
     assert rule_ids(response) == expected
     assert sorted(r.path for r in state.requests) == [
+        "/fhir/AllergyIntolerance",
         "/fhir/Condition",
         "/fhir/DiagnosticReport",
         "/fhir/MedicationRequest",
         "/fhir/MedicationStatement",
         "/fhir/Observation",
+        "/fhir/Procedure",
+        "/fhir/ServiceRequest",
     ]
     assert {r.authorization for r in state.requests} == {f"Bearer {TOKEN}"}
-    assert all("patient=pf-hardware-unsupported" in r.query for r in state.requests)
+    assert all("patient=p03-cc-incomplete-radicular" in r.query for r in state.requests)
 
 
 def test_open_fhir_server_is_called_without_authorization(order_sign):
@@ -93,9 +96,9 @@ def test_null_prefetch_means_no_data_and_is_not_fetched(order_sign):
     client, base, state, _ = order_sign
     body = with_server(hook_request("order-sign"), base)
     body["prefetch"]["medicationRequests"] = None
-    response = call(client, body)
-    # without the active gabapentin there is no combination left to warn about
-    assert rule_ids(response) == [("HW-NOT-SUPPORTED", "warning")]
+    cards = call(client, body).json()["cards"]
+    # without the naproxen and gabapentin prescriptions, C3 and C4 become unmet too
+    assert cards[0]["summary"] == "Revision criteria not met: R2(C1,C2,C3,C4,C5,C7),R3,R4,R5"
     assert state.requests == []
 
 
@@ -139,8 +142,11 @@ def test_fallback_follows_paging(order_sign):
     state.page_size = 2
     del body["prefetch"]
     assert rule_ids(call(client, body)) == expected
+    conditions = sum(
+        len(resources_of(v)) for k, v in hook_request("order-sign")["prefetch"].items() if k == "conditions"
+    )
     condition_pages = [r for r in state.requests if r.path == "/fhir/Condition"]
-    assert len(condition_pages) == 3  # 6 conditions, 2 per page
+    assert len(condition_pages) == -(-(conditions + 5) // 2)  # 2 per page
     assert {r.authorization for r in condition_pages} == {f"Bearer {TOKEN}"}
 
 
@@ -164,13 +170,13 @@ def test_paginated_prefetch_bundle_is_completed(order_sign):
         },
         "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "T84.226A"}]},
     }
-    state.load([*resources_of(body["prefetch"]["conditions"]), failure])
+    state.load([failure])  # the server holds the next page: what the prefetched first page left out
     body["prefetch"]["conditions"]["link"] = [
-        {"relation": "next", "url": f"{base}/Condition?patient={pid}&_count=1&_offset=1"}
+        {"relation": "next", "url": f"{base}/Condition?patient={pid}&_count=10&_offset=0"}
     ]
     response = call(client, body)
-    # the second page holds the hardware failure, which changes the card
-    assert ("HW-FAIL-ONLY", "info") in rule_ids(response)
+    # the second page holds a confirmed hardware failure, a structural pathology: R5 is now met
+    assert response.json()["cards"][0]["summary"] == "Revision criteria not met: R2(C1,C2,C5,C7),R3,R4"
     assert [r.path for r in state.requests] == ["/fhir/Condition"]
 
 
@@ -208,7 +214,7 @@ def test_slow_fhir_server_is_412_quickly(order_sign):
     elapsed = time.monotonic() - started
     assert response.status_code == 412
     assert elapsed < 3, elapsed  # fhir_timeout_s is 1 s in tests; keys are fetched concurrently
-    assert len(response.json()["issue"]) == 5
+    assert len(response.json()["issue"]) == 8
 
 
 def test_fhir_server_not_allowlisted_is_412_without_a_connection(fhir, client_factory):

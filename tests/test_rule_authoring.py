@@ -18,7 +18,7 @@ from cds_service.plans.loader import load_ruleset
 from cds_service.plans.problems import RuleSetError
 from cds_service.plans.urls import LANGUAGE
 
-from support.hooks import ROOT, SERVICES, hook_request, rule_ids
+from support.hooks import ROOT, SERVICES, hook_request
 
 
 @pytest.fixture
@@ -40,10 +40,6 @@ def problems(folder: Path, parameters: Path | None = None) -> list[str]:
     return [str(problem) for problem in raised.value.problems]
 
 
-def library(folder: Path) -> Path:
-    return folder / "libraries" / "postfusion-facts.json"
-
-
 def set_fact(name: str, rule: Any) -> Callable[[dict[str, Any]], None]:
     def change(resource: dict[str, Any]) -> None:
         for extension in resource["extension"]:
@@ -58,44 +54,44 @@ RF = "10-red-flags.json"
 
 BROKEN = {
     "unknown operator": (
-        "libraries/postfusion-facts.json",
-        set_fact("caudaEquina", {"selekt": ["Condition"]}),
-        "postfusion-facts.json: $.extension[0].valueExpression.expression $.selekt: unknown operator",
+        "libraries/common.json",
+        set_fact("fusionProcedures", {"selekt": ["Condition"]}),
+        "common.json: $.extension[0].valueExpression.expression $.selekt: unknown operator",
     ),
     "unknown value set": (
-        "libraries/postfusion-facts.json",
-        set_fact("caudaEquina", {"select": ["Condition", "CaudaEquna"]}),
-        "$.extension[0].valueExpression.expression $.select: unknown value set 'CaudaEquna'",
+        "libraries/common.json",
+        set_fact("fusionProcedures", {"select": ["Procedure", "LumbarFuson"]}),
+        "$.extension[0].valueExpression.expression $.select: unknown value set 'LumbarFuson'",
     ),
     "unknown status profile": (
-        "libraries/postfusion-facts.json",
-        set_fact("caudaEquina", {"select": ["Condition", "CaudaEquina", "finished"]}),
-        "unknown status profile 'finished' for Condition",
+        "libraries/common.json",
+        set_fact("fusionProcedures", {"select": ["Procedure", "LumbarFusion", "finished"]}),
+        "unknown status profile 'finished' for Procedure",
     ),
     "unknown parameter": (
-        "libraries/postfusion-facts.json",
-        set_fact("caudaEquina", {"param": "redFlag.lookback"}),
+        "libraries/common.json",
+        set_fact("fusionProcedures", {"param": "redFlag.lookback"}),
         "$.param: unknown parameter 'redFlag.lookback'",
     ),
     "fact cycle": (
-        "libraries/postfusion-facts.json",
+        "libraries/risk-and-medicines.json",
         set_fact("opioids", {"fact": "opioids"}),
         "facts refer to each other in a cycle: opioids -> opioids",
     ),
     "expression not JSON": (
-        "libraries/postfusion-facts.json",
+        "libraries/common.json",
         lambda r: r["extension"][0]["valueExpression"].update(expression="{not json"),
         "$.extension[0].valueExpression.expression: not JSON",
     ),
     "wrong language": (
-        "libraries/postfusion-facts.json",
+        "libraries/common.json",
         lambda r: r["extension"][0]["valueExpression"].update(language="text/cql"),
         f"$.extension[0].valueExpression.language: language must be '{LANGUAGE}'",
     ),
     "parameter without default": (
-        "libraries/postfusion-facts.json",
+        "libraries/common.json",
         lambda r: r["parameter"][0].pop("extension"),
-        "$.parameter[0]: parameter 'redFlag.lookbackDays' needs a cqf-defaultValue",
+        "$.parameter[0]: parameter 'pathway.earlyWindowDays' needs a cqf-defaultValue",
     ),
     "unknown hook": (
         RF,
@@ -135,8 +131,8 @@ BROKEN = {
     ),
     "suggestion without definition": (
         HW,
-        lambda r: r["action"][1]["action"][0].update(definitionCanonical="#missing"),
-        f"{HW}: $.action[1].action[0]: a suggestion is a 'remove', or a 'create'",
+        lambda r: r["action"][2]["action"][0].update(definitionCanonical="#missing"),
+        f"{HW}: $.action[2].action[0]: a suggestion is a 'remove', or a 'create'",
     ),
     "invalid FHIR": (
         HW,
@@ -172,15 +168,22 @@ def test_site_parameters_override_thresholds(plans: Path, tmp_path: Path, client
     site = tmp_path / "site.json"
     site.write_text(
         json.dumps(
-            {"resourceType": "Parameters", "parameter": [{"name": "redFlag.lookbackDays", "valueInteger": 2}]}
+            {"resourceType": "Parameters", "parameter": [{"name": "phq9.threshold", "valueInteger": 20}]}
         )
     )
     default = client_factory(plandefinitions_dir=plans)
     tuned = client_factory(plandefinitions_dir=plans, parameters_file=site)
     url = f"/cds-services/{SERVICES['patient-view']}"
-    assert ("RF-1", "critical") in rule_ids(default.post(url, json=hook_request("patient-view")))
-    # the cauda equina record is 4 days old: outside a 2-day lookback
-    assert ("RF-1", "critical") not in rule_ids(tuned.post(url, json=hook_request("patient-view")))
+
+    def summaries(client) -> dict[str, str]:
+        cards = client.post(url, json=hook_request("patient-view")).json()["cards"]
+        return {card["source"]["topic"]["code"]: card["summary"] for card in cards}
+
+    assert summaries(default)["PATH-CC-INCOMPLETE"].endswith("missing: C2,C6s,C6d,C6p")
+    # a PHQ-9 of 14 is below a site threshold of 20: no depression, so no RISK-DEP and C6d is not required
+    tuned_cards = summaries(tuned)
+    assert "RISK-DEP" not in tuned_cards
+    assert tuned_cards["PATH-CC-INCOMPLETE"].endswith("missing: C2,C6s,C6p")
 
 
 @pytest.mark.parametrize(
@@ -229,19 +232,19 @@ def add_criterion(resource: dict[str, Any]) -> None:
         {
             "url": "http://postfusion-cds.org/fhir/StructureDefinition/criterion",
             "extension": [
-                {"url": "code", "valueString": "H3"},
-                {"url": "label", "valueString": "Gabapentinoid trial documented"},
+                {"url": "code", "valueString": "R6"},
+                {"url": "label", "valueString": "Fusion documented (test criterion)"},
                 {
                     "url": "expression",
-                    "valueExpression": {
-                        "language": LANGUAGE,
-                        "expression": '{"fact": "gabapentinoidsCurrent"}',
-                    },
+                    "valueExpression": {"language": LANGUAGE, "expression": '{"fact": "fusionEvidence"}'},
                 },
                 {"url": "citation", "valueString": "test criterion"},
             ],
         }
     )
+
+
+REV = "30-revision.json"
 
 
 def test_hot_reload_applies_a_new_criterion_and_keeps_serving_on_a_bad_edit(
@@ -250,20 +253,20 @@ def test_hot_reload_applies_a_new_criterion_and_keeps_serving_on_a_bad_edit(
     client = client_factory(plandefinitions_dir=plans, reload=True)
     url = f"/cds-services/{SERVICES['order-sign']}"
 
-    def hardware_detail() -> str:
+    def revision_detail() -> str:
         cards = client.post(url, json=hook_request("order-sign")).json()["cards"]
-        return next(c["detail"] for c in cards if c["source"]["topic"]["code"].startswith("HW-"))
+        return next(c["detail"] for c in cards if c["source"]["topic"]["code"] == "REV-NOT-MET")
 
-    assert "**H3**" not in hardware_detail()
+    assert "**R6**" not in revision_detail()
     registry = client.app.state.rules
     time.sleep(0.5)  # let the watcher start
-    edit(plans / HW, add_criterion)
-    assert wait_for(lambda: "**H3** Gabapentinoid trial documented: met" in hardware_detail())
+    edit(plans / REV, add_criterion)
+    assert wait_for(lambda: "**R6** Fusion documented (test criterion): met" in revision_detail())
     generation = registry.generation
 
     with caplog.at_level(logging.ERROR, logger="cds_service.plans"):
-        edit(plans / HW, lambda r: r["action"][0].update(priority="high"))
+        edit(plans / REV, lambda r: r["action"][0].update(priority="high"))
         assert wait_for(lambda: "plan definitions not reloaded" in caplog.text)
-    assert f"{HW}: $.action[0].priority" in caplog.text
+    assert f"{REV}: $.action[0].priority" in caplog.text
     assert registry.generation == generation
-    assert "**H3**" in hardware_detail()  # the previous rules still serve
+    assert "**R6**" in revision_detail()  # the previous rules still serve

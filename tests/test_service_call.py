@@ -39,11 +39,18 @@ def assert_valid_cards(body: dict) -> None:
             assert reason["display"]
 
 
+PATIENT_VIEW = [("PATH-CC-INCOMPLETE", "warning"), ("RISK-DEP", "info"), ("RISK-SMOKE", "info")]
+
+
 def test_patient_view_happy_path(client):
     response = post(client, "patient-view", hook_request("patient-view"))
     assert response.status_code == 200
     assert_valid_cards(response.json())
-    assert rule_ids(response) == [("MED-OPIOID-GABA", "warning"), ("RF-1", "critical")]
+    assert rule_ids(response) == PATIENT_VIEW
+    path = next(c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "PATH-CC-INCOMPLETE")
+    assert path["summary"].endswith("missing: C2,C6s,C6d,C6p")
+    assert [s["label"] for s in path["suggestions"]] == ["Refer for cognitive behavioural therapy"]
+    assert "- [ ] **C2**" in path["detail"] and "- [x] **C1**" in path["detail"]
 
 
 def test_order_select_evaluates_only_the_selected_draft(client):
@@ -51,9 +58,14 @@ def test_order_select_evaluates_only_the_selected_draft(client):
     response = post(client, "order-select", body)
     assert response.status_code == 200
     assert_valid_cards(response.json())
-    # the oxycodone draft is not selected, so no opioid + gabapentinoid card yet
+    # the opioid draft is not selected, so no opioid + gabapentinoid card yet
     assert rule_ids(response) == [("HW-MET", "info")]
-    body["context"]["selections"].append("MedicationRequest/draft-oxy")
+    opioid = next(
+        e["resource"]
+        for e in body["context"]["draftOrders"]["entry"]
+        if e["resource"]["resourceType"] == "MedicationRequest"
+    )
+    body["context"]["selections"].append(f"MedicationRequest/{opioid['id']}")
     assert rule_ids(post(client, "order-select", body)) == [
         ("HW-MET", "info"),
         ("MED-OPIOID-GABA", "warning"),
@@ -65,15 +77,22 @@ def test_order_sign_evaluates_all_drafts(client):
     assert response.status_code == 200
     body = response.json()
     assert_valid_cards(body)
-    assert rule_ids(response) == [("HW-NOT-SUPPORTED", "warning"), ("MED-OPIOID-GABA", "warning")]
-    hardware = next(c for c in body["cards"] if c["source"]["topic"]["code"] == "HW-NOT-SUPPORTED")
-    remove = hardware["suggestions"][0]["actions"][0]
-    assert remove == {
-        "type": "delete",
-        "description": "Remove the draft order: Removal of posterior nonsegmental instrumentation",
-        "resourceId": "ServiceRequest/draft-hw-removal",
-    }
-    assert "**H1**" in hardware["detail"] and "not documented" in hardware["detail"]
+    assert rule_ids(response) == [("REV-NOT-MET", "warning"), ("REV-ODDS", "info")]
+    revision = next(c for c in body["cards"] if c["source"]["topic"]["code"] == "REV-NOT-MET")
+    assert revision["summary"] == "Revision criteria not met: R2(C1,C2,C5,C7),R3,R4,R5"
+    actions = [s["actions"][0] for s in revision["suggestions"]]
+    assert [a["type"] for a in actions] == ["create", "delete"]
+    assert actions[0]["resource"]["code"]["coding"][0]["code"] == "72131"  # thin-cut CT, as R4 is unmet
+    assert actions[1]["resourceId"] == "ServiceRequest/p03-cc-incomplete-radicular-draft-1"
+    assert [r["code"] for r in revision["overrideReasons"]] == [
+        "urgent-indication",
+        "criteria-met-elsewhere",
+        "shared-decision",
+    ]
+    assert (
+        "**R3**" in revision["detail"]
+        and "not documented (missing: Latest ODI in the lookback" in revision["detail"]
+    )
 
 
 def test_every_card_and_suggestion_gets_a_fresh_uuid(client):
@@ -91,12 +110,12 @@ def test_unknown_members_are_ignored(client):
     body["context"]["someFutureContext"] = "x"
     response = post(client, "patient-view", body)
     assert response.status_code == 200
-    assert rule_ids(response) == [("MED-OPIOID-GABA", "warning"), ("RF-1", "critical")]
+    assert rule_ids(response) == PATIENT_VIEW
 
 
 def test_a_patient_without_findings_gets_an_empty_card_list(client):
     body = hook_request("patient-view")
-    body["prefetch"] = {"conditions": None, "medicationRequests": None, "medicationStatements": None}
+    body["prefetch"] = dict.fromkeys(body["prefetch"])
     response = post(client, "patient-view", body)
     assert response.status_code == 200
     assert response.json() == {"cards": []}
@@ -105,10 +124,12 @@ def test_a_patient_without_findings_gets_an_empty_card_list(client):
 def test_entered_in_error_records_are_not_evidence(client):
     body = hook_request("patient-view")
     for entry in body["prefetch"]["conditions"]["entry"]:
-        if entry["resource"]["code"]["coding"][0]["code"] == "G83.4":
+        if entry["resource"]["code"]["coding"][0]["code"] == "G89.4":
             entry["resource"]["verificationStatus"]["coding"][0]["code"] = "entered-in-error"
             del entry["resource"]["clinicalStatus"]
-    assert rule_ids(post(client, "patient-view", body)) == [("MED-OPIOID-GABA", "warning")]
+    cards = post(client, "patient-view", body).json()["cards"]
+    path = next(c for c in cards if c["source"]["topic"]["code"] == "PATH-CC-INCOMPLETE")
+    assert path["summary"].endswith("missing: C2,C6s,C6d")  # no chronic pain syndrome, so no C6p
 
 
 def test_a_failing_plan_definition_does_not_take_down_the_others(client, monkeypatch):
@@ -117,9 +138,8 @@ def test_a_failing_plan_definition_does_not_take_down_the_others(client, monkeyp
     def broken(data):
         raise RuntimeError("simulated defect in a fact")
 
-    monkeypatch.setitem(
-        ruleset.facts, "caudaEquina", type(ruleset.facts["caudaEquina"])("caudaEquina", "", broken)
-    )
+    fact = ruleset.facts["vitaminDNgMl"]  # read only by the risk-factors plan definition
+    monkeypatch.setitem(ruleset.facts, fact.name, type(fact)(fact.name, fact.description, broken))
     response = post(client, "patient-view", hook_request("patient-view"))
     assert response.status_code == 200
-    assert rule_ids(response) == [("MED-OPIOID-GABA", "warning")]
+    assert rule_ids(response) == [("PATH-CC-INCOMPLETE", "warning")]

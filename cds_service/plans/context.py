@@ -137,8 +137,8 @@ def is_true(value: Any) -> bool:
 def references(value: Any) -> set[str] | None:
     if isinstance(value, Entry):
         return {value.reference}
-    if isinstance(value, list) and value and all(isinstance(item, Entry) for item in value):
-        return {item.reference for item in value}
+    if isinstance(value, list) and all(isinstance(item, Entry) for item in value):
+        return {item.reference for item in value}  # an empty selection rests on no record
     return None
 
 
