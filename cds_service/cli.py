@@ -76,7 +76,7 @@ async def _evaluate_async(body: object, settings: Settings, now: datetime) -> tu
     async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
         fetcher = FhirFetcher(client, settings.fhir_allowed_servers, limits)
         try:
-            result = await call_service(service, ruleset, body, fetcher, now)
+            result = await call_service(service, ruleset, body, fetcher, now, settings.public_base_url)
         except ClientError as error:
             return 2, operation_outcome(error.issues)
     return 0, result.response

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
         default="sqlite+aiosqlite:///data/feedback.sqlite3",
         description="SQLAlchemy async URL of the feedback store (sqlite+aiosqlite or postgresql+asyncpg).",
     )
+    public_base_url: str | None = Field(
+        default=None,
+        description="The service's external base URL (behind a proxy); default: the URL requests arrive on.",
+    )
     max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Largest request body accepted.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default=["*"], description="Comma-separated browser origins allowed by CORS, or '*'."

@@ -37,12 +37,18 @@ class HookResult:
 
 
 async def call_service(
-    service: Service, ruleset: RuleSet, body: Any, fetcher: FhirFetcher | None, now: datetime
+    service: Service,
+    ruleset: RuleSet,
+    body: Any,
+    fetcher: FhirFetcher | None,
+    now: datetime,
+    source_base: str | None = None,
 ) -> HookResult:
-    """Validate, gather the patient data, evaluate the plan definitions of the service's hook."""
+    """Validate, gather the patient data, evaluate the plan definitions of the service's hook. Cards link
+    their source to `{source_base}/rules/{plan id}` when a base URL is known."""
     request = parse_request(body, service.hook)
     resources, fetched_keys = await gather(service.prefetch, request, fetcher)
     record = PatientRecord.build(resources)
     drafts = drafts_in_scope(request)
-    cards, failed = evaluate(ruleset, service.hook, record, drafts, now.date(), request.context)
+    cards, failed = evaluate(ruleset, service.hook, record, drafts, now.date(), request.context, source_base)
     return HookResult(cds_response(cards), failed, record.size(), fetched_keys)

@@ -13,6 +13,7 @@ from .bodies import JSON, read_json
 from .hooks import call_service
 from .protocol.feedback import FeedbackRequest
 from .protocol.outcome import ClientError, issues_from_validation
+from .rule_pages import plan_page
 
 log = logging.getLogger("cds_service.http")
 
@@ -35,7 +36,8 @@ async def service_call(request: Request) -> JSON:
     ruleset, service = rules.ruleset, _service(request)
     body = await read_json(request, state.settings.max_body_bytes)
     started = time.perf_counter()
-    result = await call_service(service, ruleset, body, state.fetcher, state.clock())
+    source_base = state.settings.public_base_url or str(request.base_url).rstrip("/")
+    result = await call_service(service, ruleset, body, state.fetcher, state.clock(), source_base)
     log.info(
         "service=%s resources=%d fetched_keys=%d cards=%s failed_plans=%s ms=%.1f",
         service.id,
@@ -81,6 +83,7 @@ ROUTES = [
     Route("/cds-services", discovery, methods=["GET"]),
     Route("/cds-services/{service_id}", service_call, methods=["POST"]),
     Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
+    Route("/rules/{plan_id}", plan_page, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
 ]

@@ -18,7 +18,7 @@ from cds_service.plans.loader import load_ruleset
 from cds_service.plans.problems import RuleSetError
 from cds_service.plans.urls import LANGUAGE
 
-from support.hooks import ROOT, SERVICES, hook_request
+from support.hooks import ROOT, SERVICES, hook_request, rule_ids
 
 
 @pytest.fixture
@@ -127,7 +127,7 @@ BROKEN = {
                 }
             )
         ),
-        f"{HW}: $.action[3].extension[0]: an override reason needs system, code and display",
+        f"{HW}: $.action[3].extension[3]: an override reason needs system, code and display",
     ),
     "suggestion without definition": (
         HW,
@@ -270,3 +270,36 @@ def test_hot_reload_applies_a_new_criterion_and_keeps_serving_on_a_bad_edit(
     assert f"{REV}: $.action[0].priority" in caplog.text
     assert registry.generation == generation
     assert "**R6**" in revision_detail()  # the previous rules still serve
+
+
+def test_an_advisory_disabled_by_default_is_enabled_by_a_site_parameter(
+    plans: Path, tmp_path: Path, client_factory
+):
+    """ESI-EARLY (RULES.md D12) is off by default; a site turns it on without touching rule logic."""
+    from support.requests import discovery_templates
+    from support.requests import hook_request as case_request
+
+    case = json.loads((ROOT / "fixtures" / "patients" / "p06-early-exploration.json").read_text())
+    draft = {
+        "resourceType": "ServiceRequest",
+        "id": "p06-early-exploration-draft-esi",
+        "status": "draft",
+        "intent": "order",
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "62323"}]},
+        "subject": {"reference": "Patient/p06-early-exploration"},
+    }
+    call = {
+        "hook": "order-sign",
+        "context": {"draftOrders": {"resourceType": "Bundle", "entry": [{"resource": draft}]}},
+    }
+    site = tmp_path / "site.json"
+    site.write_text(
+        json.dumps(
+            {"resourceType": "Parameters", "parameter": [{"name": "esiEarly.enabled", "valueBoolean": True}]}
+        )
+    )
+    url = f"/cds-services/{SERVICES['order-sign']}"
+    for parameters, expected in ((None, []), (site, [("ESI-EARLY", "info")])):
+        client = client_factory(plandefinitions_dir=plans, parameters_file=parameters)
+        body = case_request(case, call, discovery_templates(client)["order-sign"])
+        assert rule_ids(client.post(url, json=body)) == expected

@@ -143,3 +143,20 @@ def test_a_failing_plan_definition_does_not_take_down_the_others(client, monkeyp
     response = post(client, "patient-view", hook_request("patient-view"))
     assert response.status_code == 200
     assert rule_ids(response) == [("PATH-CC-INCOMPLETE", "warning")]
+
+
+def test_card_source_links_to_a_readable_page_of_its_rules(client):
+    cards = post(client, "order-sign", hook_request("order-sign")).json()["cards"]
+    url = cards[0]["source"]["url"]
+    assert url == "http://testserver/rules/revision"
+    page = client.get(url)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<b>R4</b> Imaging correlates with symptoms" in page.text
+    assert "S000 criterion 2" in page.text
+    assert client.get("/rules/no-such-plan").status_code == 404
+
+
+def test_source_links_use_the_public_base_url_behind_a_proxy(client_factory):
+    client = client_factory(public_base_url="https://cds.example.org/api")
+    cards = post(client, "order-sign", hook_request("order-sign")).json()["cards"]
+    assert {card["source"]["url"] for card in cards} == {"https://cds.example.org/api/rules/revision"}

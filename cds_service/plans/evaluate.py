@@ -23,7 +23,9 @@ def _applies(spec: CardSpec) -> bool:
     return all(is_true(condition(None)) for condition in spec.conditions)
 
 
-def _plan_cards(plan: Plan, hook: str, evaluation: Evaluation, context: Any) -> list[Card]:
+def _plan_cards(
+    plan: Plan, hook: str, evaluation: Evaluation, context: Any, source_url: str | None
+) -> list[Card]:
     cards = []
     for spec in plan.cards:
         if hook not in spec.hooks:
@@ -31,19 +33,25 @@ def _plan_cards(plan: Plan, hook: str, evaluation: Evaluation, context: Any) -> 
         if spec.per_draft is None:
             evaluation.focus(None, plan.criteria)
             if _applies(spec):
-                cards.append(render(spec, plan, evaluation, context))
+                cards.append(render(spec, plan, evaluation, context, source_url))
             continue
         members = evaluation.valuesets[spec.per_draft]
         for draft in evaluation.drafts:
             if members.matches(draft):
                 evaluation.focus(draft, plan.criteria)
                 if _applies(spec):
-                    cards.append(render(spec, plan, evaluation, context))
+                    cards.append(render(spec, plan, evaluation, context, source_url))
     return cards
 
 
 def evaluate(
-    ruleset: RuleSet, hook: str, record: PatientRecord, drafts: list[Entry], t0: date, context: Any
+    ruleset: RuleSet,
+    hook: str,
+    record: PatientRecord,
+    drafts: list[Entry],
+    t0: date,
+    context: Any,
+    source_base: str | None = None,
 ) -> tuple[list[Card], list[str]]:
     """Cards for `hook`, in plan order, and the ids of plans that failed (logged, not raised)."""
     evaluation = Evaluation(
@@ -61,7 +69,8 @@ def evaluate(
     with activated(evaluation):
         for plan in ruleset.plans_for(hook):
             try:
-                cards.extend(_plan_cards(plan, hook, evaluation, context))
+                source_url = plan.source_url or (f"{source_base}/rules/{plan.id}" if source_base else None)
+                cards.extend(_plan_cards(plan, hook, evaluation, context, source_url))
             except Exception as error:  # one broken plan must not silence the others
                 log.error("plan %s failed on %s: %s", plan.id, hook, type(error).__name__)
                 failed.append(plan.id)

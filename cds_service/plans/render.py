@@ -115,7 +115,7 @@ def _suggestion(spec: SuggestionSpec, evaluation: Evaluation, context: Any) -> S
     )
 
 
-def render(spec: CardSpec, plan: Plan, evaluation: Evaluation, context: Any) -> Card:
+def render(spec: CardSpec, plan: Plan, evaluation: Evaluation, context: Any, source_url: str | None) -> Card:
     suggestions = [s for s in (_suggestion(item, evaluation, context) for item in spec.suggestions) if s]
     return Card(
         uuid=str(uuid.uuid4()),
@@ -124,7 +124,7 @@ def render(spec: CardSpec, plan: Plan, evaluation: Evaluation, context: Any) -> 
         indicator=spec.indicator,
         source=Source(
             label=plan.source_label,
-            url=plan.source_url,
+            url=source_url,
             topic=Coding(system=spec.topic_system, code=spec.rule_id, display=spec.topic_display),
         ),
         suggestions=suggestions,
