@@ -34,6 +34,16 @@ def display(value: Any) -> str:
     return str(value)
 
 
+EVIDENCE_SHOWN = 3
+
+
+def _cite(references: frozenset[str]) -> str:
+    """The first few record references, so a long series of sessions does not drown the checklist."""
+    shown = sorted(references)
+    more = len(shown) - EVIDENCE_SHOWN
+    return ", ".join(shown[:EVIDENCE_SHOWN]) + (f" and {more} more" if more > 0 else "")
+
+
 def checklist(plan: Plan, evaluation: Evaluation) -> str:
     """The plan's criteria as a GitHub-flavoured task list: state, evidence and source of each."""
     lines = []
@@ -47,7 +57,7 @@ def checklist(plan: Plan, evaluation: Evaluation) -> str:
             missing = sorted(evaluation.facts[name].description or name for name in outcome.missing)
             line += f" (missing: {'; '.join(missing)})"
         if outcome.evidence:
-            line += f" (evidence: {', '.join(sorted(outcome.evidence))})"
+            line += f" (evidence: {_cite(outcome.evidence)})"
         if criterion.citation:
             line += f". Source: {criterion.citation}"
         lines.append(line)
