@@ -128,7 +128,7 @@ RX_DISPLAY = {
     "1049621": "oxycodone hydrochloride 5 MG Oral Tablet",
     "836395": "tramadol hydrochloride 50 MG Oral Tablet",
     "197806": "ibuprofen 600 MG Oral Tablet",
-    "198013": "naproxen 500 MG Oral Tablet",
+    "198013": "naproxen 250 MG Oral Tablet",
     "615186": "duloxetine 60 MG Delayed Release Oral Capsule",
     "312940": "sertraline 50 MG Oral Tablet",
 }
