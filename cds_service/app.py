@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .bodies import outcome_response
-from .config import Settings
-from .fhir import FetchLimits, FhirFetcher
+from .config import Settings, fetch_limits
+from .fhir import FhirFetcher
 from .plans.registry import RuleRegistry
 from .protocol.outcome import ClientError, Issue
 from .routes import ROUTES
@@ -64,11 +64,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = FeedbackStore(settings.database_url)
         await store.start()
-        limits = FetchLimits(
-            timeout_s=settings.fhir_timeout_s,
-            total_timeout_s=settings.fhir_total_timeout_s,
-            max_pages=settings.fhir_max_pages,
-        )
+        limits = fetch_limits(settings)
         async with httpx.AsyncClient(follow_redirects=False) as client:
             app.state.store = store
             app.state.fetcher = FhirFetcher(client, settings.fhir_allowed_servers, limits)

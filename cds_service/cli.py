@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import orjson
 
-from .config import Settings
-from .fhir import FetchLimits, FhirFetcher
+from .config import Settings, fetch_limits
+from .fhir import FhirFetcher
 from .hooks import call_service
 from .plans.loader import load_ruleset
 from .plans.problems import RuleSetError
@@ -72,7 +72,7 @@ async def _evaluate_async(body: object, settings: Settings, now: datetime) -> tu
     service = next((s for s in services.values() if s.hook == hook), None)
     if service is None:
         return 2, operation_outcome([])
-    limits = FetchLimits(settings.fhir_timeout_s, settings.fhir_total_timeout_s, settings.fhir_max_pages)
+    limits = fetch_limits(settings)
     async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
         fetcher = FhirFetcher(client, settings.fhir_allowed_servers, limits)
         try:
@@ -97,6 +97,44 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return status
 
 
+def _load_fixtures(args: argparse.Namespace, settings: Settings) -> int:
+    from .cases import load_cases
+    from .smoke import LoadError, load
+
+    cases = load_cases(Path(args.cases)) if args.cases else load_cases()
+    try:
+        count = asyncio.run(load(args.fhir, cases, remove=args.remove))
+    except (LoadError, httpx.HTTPError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    action = "removed" if args.remove else "loaded"
+    print(f"{action} {count} resources of {len(cases)} synthetic patients on {args.fhir}")
+    return 0
+
+
+def _smoke(args: argparse.Namespace, settings: Settings) -> int:
+    from .cases import load_cases
+    from .smoke import LoadError, load, run_calls, table
+
+    cases = load_cases(Path(args.cases)) if args.cases else load_cases()
+
+    async def run() -> list:
+        await load(args.fhir, cases)
+        try:
+            return await run_calls(args.fhir, cases, settings)
+        finally:
+            if not args.keep:
+                await load(args.fhir, cases, remove=True)
+
+    try:
+        rows = asyncio.run(run())
+    except (LoadError, httpx.HTTPError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    table(rows, print)
+    return 0 if all(row.passed for row in rows) else 1
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="cds-service", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -114,6 +152,18 @@ def parser() -> argparse.ArgumentParser:
         "directory", nargs="?", help="plan-definition folder (default: CDS_PLANDEFINITIONS_DIR)"
     )
     validate.set_defaults(run=_validate)
+    fixtures = commands.add_parser("load-fixtures", help="put the synthetic patients on a FHIR server")
+    fixtures.add_argument("--fhir", required=True, help="FHIR base URL, e.g. http://127.0.0.1:8080/fhir")
+    fixtures.add_argument("--cases", help="folder of synthetic cases (default: fixtures/patients)")
+    fixtures.add_argument("--remove", action="store_true", help="delete them again instead")
+    fixtures.set_defaults(run=_load_fixtures)
+    smoke = commands.add_parser(
+        "smoke", help="load the synthetic patients and check every hook without prefetch"
+    )
+    smoke.add_argument("--fhir", required=True, help="FHIR base URL to test against")
+    smoke.add_argument("--cases", help="folder of synthetic cases (default: fixtures/patients)")
+    smoke.add_argument("--keep", action="store_true", help="leave the patients on the server afterwards")
+    smoke.set_defaults(run=_smoke)
     return root
 
 

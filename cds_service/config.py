@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .fhir import FetchLimits
+
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -44,6 +46,9 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Time budget to fetch one prefetch key."
     )
     fhir_max_pages: int = Field(default=20, ge=1, description="Search pages followed per prefetch key.")
+    fhir_page_size: int | None = Field(
+        default=None, ge=1, description="`_count` asked of fallback searches; default: the FHIR server's own."
+    )
     reload: bool = Field(default=True, description="Watch the plan-definition folder and reload on change.")
     log_level: str = Field(default="INFO", description="Python logging level.")
 
@@ -53,3 +58,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+
+def fetch_limits(settings: Settings) -> FetchLimits:
+    """The outbound FHIR limits a deployment configured."""
+    return FetchLimits(
+        timeout_s=settings.fhir_timeout_s,
+        total_timeout_s=settings.fhir_total_timeout_s,
+        max_pages=settings.fhir_max_pages,
+        page_size=settings.fhir_page_size,
+    )

@@ -226,3 +226,15 @@ def test_fhir_server_not_allowlisted_is_412_without_a_connection(fhir, client_fa
     assert response.status_code == 412
     assert "not allowlisted" in response.json()["issue"][0]["diagnostics"]
     assert state.requests == []
+
+
+def test_fallback_asks_for_the_configured_page_size(fhir, client_factory):
+    base, state = fhir
+    client = client_factory(fhir_allowed_servers=[base], fhir_page_size=1)
+    body = with_server(hook_request("order-sign"), base)
+    serve_prefetch_from(state, body)
+    expected = rule_ids(call(client, body))
+    del body["prefetch"]["conditions"]
+    assert rule_ids(call(client, body)) == expected
+    pages = [r for r in state.requests if r.path == "/fhir/Condition"]
+    assert len(pages) == len(state.resources["Condition"]) and all("_count=1" in r.query for r in pages)

@@ -37,6 +37,7 @@ class FetchLimits:
     total_timeout_s: float = 10.0
     max_pages: int = 20
     max_resources: int = 10_000
+    page_size: int | None = None  # `_count` asked of searches that do not set one; None: the server's default
 
 
 _DEFAULT_LIMITS = FetchLimits()
@@ -216,6 +217,8 @@ class FhirFetcher:
         if not is_allowed(url, [fhir_server]):
             raise FetchError("request URL is malformed or leaves fhirServer")
         read = _is_read(relative_url)
+        if not read and self._limits.page_size and not re.search(r"[?&]_count=", url):
+            url += f"{'&' if '?' in url else '?'}_count={self._limits.page_size}"
         async with _total_deadline(self._limits.total_timeout_s):
             resource = await self._get(url, access_token, missing_ok=read)
             if resource is None or read:
