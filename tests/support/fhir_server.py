@@ -5,19 +5,17 @@ which bearer token came with it."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from support.loopback import free_port, serving
 
 
 @dataclass
@@ -97,27 +95,10 @@ def _app(state: FhirState) -> Starlette:
     return Starlette(routes=[Route("/fhir/{type}", search)])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def running_fhir_server() -> Iterator[tuple[str, FhirState]]:
     """Start the server on a free loopback port; yield its base URL and its state."""
     state = FhirState()
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(_app(state), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("loopback FHIR server did not start")
-        time.sleep(0.02)
-    try:
+    with serving(_app(state), port):
         yield f"http://127.0.0.1:{port}/fhir", state
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
