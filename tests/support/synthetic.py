@@ -341,8 +341,24 @@ def allergy(code: str, *, system: str = RXNORM, clinical: str = "active", record
     }
 
 
+def imaging_study(*, started: str) -> Json:
+    """The CT study an imaging report and a clinician's correlation attestation both rest on."""
+    return {
+        "resourceType": "ImagingStudy",
+        "status": "available",
+        "started": f"{started}T14:00:00Z",
+        "modality": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "CT"}],
+        "description": "CT lumbar spine",
+    }
+
+
 def diagnostic_report(
-    *, effective: str, conclusion: list[str] | None = None, status: str = "final", text: str = ""
+    *,
+    effective: str,
+    conclusion: list[str] | None = None,
+    status: str = "final",
+    text: str = "",
+    study: str | None = None,
 ) -> Json:
     """An imaging DiagnosticReport (CT lumbar spine) with ICD-10-CM conclusion codes."""
     resource: Json = {
@@ -352,6 +368,8 @@ def diagnostic_report(
         "effectiveDateTime": effective,
         "issued": f"{effective}T15:00:00Z" if len(effective) == 10 else effective,
     }
+    if study:
+        resource["imagingStudy"] = [{"reference": study}]
     if text:
         resource["conclusion"] = text
     if conclusion:
@@ -653,14 +671,17 @@ def p05() -> Chart:
     in_scope(ch, fusion_days=500, fusion_code="22630")
     ch.full_conservative_care(380)
     ch.add(observation("97909-6", effective=days_ago(15), value=52, unit="%"))
-    report = ch.add(diagnostic_report(effective=days_ago(100), conclusion=["M96.0"], text="Non-union L4-5"))
+    study = ch.add(imaging_study(started=days_ago(100)))
+    ch.add(
+        diagnostic_report(effective=days_ago(100), conclusion=["M96.0"], text="Non-union L4-5", study=study)
+    )
     ch.add(
         observation(
             "imaging-symptom-correlation",
             system=LOCAL,
             effective=instant_ago(90),
             value=True,
-            derived_from=[report],
+            derived_from=[study],
         )
     )
     ch.add(condition("M96.0", onset=days_ago(100)))
@@ -1097,8 +1118,11 @@ def p29() -> Chart:
     )
     in_scope(ch, fusion_days=500)
     ch.full_conservative_care(300)
-    report = ch.add(
-        diagnostic_report(effective=days_ago(30), conclusion=["T84.226A"], text="L5 screw backed out")
+    study = ch.add(imaging_study(started=days_ago(30)))
+    ch.add(
+        diagnostic_report(
+            effective=days_ago(30), conclusion=["T84.226A"], text="L5 screw backed out", study=study
+        )
     )
     ch.add(
         observation(
@@ -1106,7 +1130,7 @@ def p29() -> Chart:
             system=LOCAL,
             effective=instant_ago(25),
             value=True,
-            derived_from=[report],
+            derived_from=[study],
         )
     )
     reinsertion = ch.draft_order("22849")
