@@ -71,6 +71,10 @@ public class ServerConfig {
 		s.setFetchSizeDefaultMaximum(10000);
 		s.setHibernateSearchIndexSearchParams(false);
 		s.setIndexMissingFields(JpaStorageSettings.IndexEnabledEnum.DISABLED);
+		// HAPI default (true): a reference to a type the R4 element does not allow is rejected with 422
+		// (HAPI-0931). -Dhapi.enforce_reference_target_types=false accepts such data instead.
+		s.setEnforceReferenceTargetTypes(
+				Boolean.parseBoolean(System.getProperty("hapi.enforce_reference_target_types", "true")));
 		return s;
 	}
 
