@@ -19,6 +19,7 @@ from starlette.responses import Response
 from .bodies import outcome_response
 from .config import Settings, fetch_limits
 from .fhir import FhirFetcher
+from .logs import configure_logging
 from .plans.registry import RuleRegistry
 from .protocol.outcome import ClientError, Issue
 from .routes import ROUTES
@@ -58,6 +59,7 @@ async def _server_error(request: Request, error: Exception) -> Response:
 def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Starlette:
     """Build the app; plan definitions load now, so an invalid set stops start-up with its problems."""
     settings = settings or Settings()
+    configure_logging(settings.log_level)
     rules = RuleRegistry(settings.plandefinitions_dir, settings.parameters_file)
 
     @contextlib.asynccontextmanager

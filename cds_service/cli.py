@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ import orjson
 from .config import Settings, fetch_limits
 from .fhir import FhirFetcher
 from .hooks import call_service
+from .logs import configure_logging
 from .plans.loader import load_ruleset
 from .plans.problems import RuleSetError
 from .protocol.outcome import ClientError, operation_outcome
@@ -170,9 +170,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_level)
     return args.run(args, settings)
 
 

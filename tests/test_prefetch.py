@@ -1,6 +1,7 @@
 """Prefetch given, null, missing, partial, paginated or an OperationOutcome; fallback fetches with the
 bearer token forwarded; 412 only when the data cannot be had. The FHIR server is a real loopback server."""
 
+import logging
 import time
 
 import pytest
@@ -238,3 +239,14 @@ def test_fallback_asks_for_the_configured_page_size(fhir, client_factory):
     assert rule_ids(call(client, body)) == expected
     pages = [r for r in state.requests if r.path == "/fhir/Condition"]
     assert len(pages) == len(state.resources["Condition"]) and all("_count=1" in r.query for r in pages)
+
+
+def test_logs_name_no_patient_and_no_token(order_sign, caplog):
+    client, base, state, _ = order_sign
+    body = with_server(hook_request("order-sign"), base)
+    serve_prefetch_from(state, body)
+    del body["prefetch"]
+    with caplog.at_level(logging.DEBUG):
+        assert call(client, body).status_code == 200
+    assert caplog.records
+    assert "p03-cc-incomplete-radicular" not in caplog.text and TOKEN not in caplog.text

@@ -40,7 +40,8 @@ def _app(state: ProxyState) -> Starlette:
         body = upstream.content.replace(state.upstream.encode(), state.base.encode())
         return Response(body, upstream.status_code, media_type=upstream.headers.get("content-type"))
 
-    return Starlette(routes=[Route("/fhir/{path:path}", forward)])
+    # HAPI's paging links go to the base itself: /fhir?_getpages=...
+    return Starlette(routes=[Route("/fhir", forward), Route("/fhir/{path:path}", forward)])
 
 
 @contextmanager
