@@ -167,3 +167,15 @@ def test_smoke_command_prints_an_all_pass_table(loaded: str, capsys):
         len(case.calls) for case in __import__("cds_service.cases", fromlist=["load_cases"]).load_cases()
     )
     assert output.strip().splitlines()[-1] == f"{total} passed, 0 failed"
+
+
+def test_loading_is_idempotent_and_tagged(loaded: str, cases: list[Case]):
+    import asyncio
+
+    from cds_service.cases import FIXTURE_TAG
+    from cds_service.smoke import load
+
+    asyncio.run(load(loaded, cases))  # a second load replaces, it does not duplicate
+    tag = f"{FIXTURE_TAG['system']}|{FIXTURE_TAG['code']}"
+    found = httpx.get(f"{loaded}/Patient", params={"_tag": tag, "_count": 200}, timeout=60).json()
+    assert sorted(e["resource"]["id"] for e in found.get("entry", [])) == sorted(case.id for case in cases)
