@@ -69,7 +69,9 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
         limits = fetch_limits(settings)
         async with httpx.AsyncClient(follow_redirects=False) as client:
             app.state.store = store
-            app.state.fetcher = FhirFetcher(client, settings.fhir_allowed_servers, limits)
+            app.state.fetcher = FhirFetcher(
+                client, settings.fhir_allowed_servers, limits, require_https=not settings.fhir_allow_http
+            )
             watcher = asyncio.create_task(rules.watch()) if settings.reload else None
             try:
                 yield

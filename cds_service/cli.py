@@ -74,7 +74,9 @@ async def _evaluate_async(body: object, settings: Settings, now: datetime) -> tu
         return 2, operation_outcome([])
     limits = fetch_limits(settings)
     async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
-        fetcher = FhirFetcher(client, settings.fhir_allowed_servers, limits)
+        fetcher = FhirFetcher(
+            client, settings.fhir_allowed_servers, limits, require_https=not settings.fhir_allow_http
+        )
         try:
             result = await call_service(service, ruleset, body, fetcher, now, settings.public_base_url)
         except ClientError as error:

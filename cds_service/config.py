@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     fhir_allowed_servers: Annotated[list[str], NoDecode] = Field(
         default=[], description="Comma-separated FHIR base URLs the service may fetch from."
     )
+    fhir_allow_http: bool = Field(
+        default=False,
+        description="Allow plain-http FHIR servers (development only; CDS Hooks requires https).",
+    )
     fhir_timeout_s: float = Field(default=5.0, gt=0, description="Timeout of one FHIR request.")
     fhir_total_timeout_s: float = Field(
         default=10.0, gt=0, description="Time budget to fetch one prefetch key."

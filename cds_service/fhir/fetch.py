@@ -5,9 +5,13 @@ The bearer token in `fhirAuthorization` is the user's, so every request is confi
 errors and logs carry neither the token nor URLs (which hold patient ids).
 """
 
+from __future__ import annotations
+
 import asyncio
+import ipaddress
 import logging
 import re
+import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -136,17 +140,48 @@ def _entries(bundle: dict) -> list:
     return entries
 
 
+# Cloud instance-metadata endpoints beyond the link-local range (AWS IPv6, Alibaba).
+_METADATA = frozenset({ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")})
+
+
+def forbidden_address(address: str) -> bool:
+    """Addresses no FHIR server lives at: link-local (169.254.169.254), metadata, multicast, unspecified."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved or ip in _METADATA
+
+
+async def _check_host(host: str) -> None:
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host.strip("[]"), None, type=socket.SOCK_STREAM)
+    except OSError:
+        raise FetchError("could not resolve FHIR server host") from None
+    if any(forbidden_address(info[4][0]) for info in infos):
+        raise FetchError("FHIR server address not allowed (link-local or metadata)")
+
+
 class FhirFetcher:
     """Fetches prefetch templates from the CDS client's FHIR server on the service's behalf."""
 
     def __init__(
-        self, client: httpx.AsyncClient, allowed_servers: Sequence[str], limits: FetchLimits = _DEFAULT_LIMITS
+        self,
+        client: httpx.AsyncClient,
+        allowed_servers: Sequence[str],
+        limits: FetchLimits = _DEFAULT_LIMITS,
+        *,
+        require_https: bool = False,
     ) -> None:
         # A shared client would otherwise carry one user's FHIR session cookie into another user's call.
         client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self._client = client
         self._allowed = tuple(allowed_servers)
         self._limits = limits
+        self._require_https = require_https
+
+    def for_servers(self, allowed_servers: Sequence[str]) -> FhirFetcher:
+        """The same fetcher restricted to other servers: those the authenticated client may send us."""
+        return FhirFetcher(self._client, allowed_servers, self._limits, require_https=self._require_https)
 
     async def fetch(self, fhir_server: str, relative_url: str, access_token: str | None) -> dict | None:
         """Run one rendered template: a resource, None for a missing read, or one merged searchset."""
@@ -175,7 +210,7 @@ class FhirFetcher:
             or _next_link(bundle) is None
         ):
             return bundle
-        self._check_server(fhir_server)
+        await self._check_server(fhir_server)
         async with _total_deadline(self._limits.total_timeout_s):
             return await self._collect(fhir_server, bundle, access_token)
 
@@ -212,7 +247,7 @@ class FhirFetcher:
         return result
 
     async def _fetch(self, fhir_server: str, relative_url: str, access_token: str | None) -> dict | None:
-        self._check_server(fhir_server)
+        await self._check_server(fhir_server)
         url = f"{fhir_server.rstrip('/')}/{relative_url.lstrip('/')}"
         if not is_allowed(url, [fhir_server]):
             raise FetchError("request URL is malformed or leaves fhirServer")
@@ -227,11 +262,18 @@ class FhirFetcher:
                 raise FetchError("search did not return a Bundle")
             return await self._collect(fhir_server, resource, access_token)
 
-    def _check_server(self, fhir_server: str) -> None:
+    async def _check_server(self, fhir_server: str) -> None:
+        """Refuse before connecting: not allowlisted, plain http when https is required, or a host that
+        resolves to a link-local, metadata or otherwise never-legitimate address."""
         if not is_allowed(fhir_server, self._allowed):
             raise FetchError("server not allowlisted")
         if "?" in fhir_server or "#" in fhir_server:
             raise FetchError("fhirServer must not carry a query or fragment")
+        base = _normalise(fhir_server)
+        assert base is not None  # is_allowed passed
+        if self._require_https and base.scheme != "https":
+            raise FetchError("fhirServer must use https")
+        await _check_host(base.host)
 
     async def _collect(self, fhir_server: str, first: dict, access_token: str | None) -> dict:
         """Follow next links (only within fhirServer) and merge the pages into one searchset."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 from support.loopback import free_port, serving
@@ -31,6 +31,7 @@ class FhirState:
     page_size: int = 50
     delay_s: float = 0.0
     fail_status: dict[str, int] = field(default_factory=dict)  # resource type -> HTTP status to answer
+    redirect_to: str | None = None  # answer every search with a redirect there
     requests: list[Recorded] = field(default_factory=list)
 
     def reset(self) -> None:
@@ -38,6 +39,7 @@ class FhirState:
         self.page_size = 50
         self.delay_s = 0.0
         self.fail_status = {}
+        self.redirect_to = None
         self.requests = []
 
     def load(self, resources: list[dict[str, Any]]) -> None:
@@ -67,6 +69,8 @@ def _app(state: FhirState) -> Starlette:
         )
         if state.delay_s:
             await asyncio.sleep(state.delay_s)
+        if state.redirect_to:
+            return RedirectResponse(state.redirect_to, status_code=302)
         if resource_type in state.fail_status:
             return JSONResponse(
                 {"resourceType": "OperationOutcome", "issue": []}, state.fail_status[resource_type]
