@@ -29,7 +29,19 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-async def read_json(request: Request, limit: int) -> Any:
+def nesting_within(value: Any, limit: int) -> bool:
+    """True when no object or array in `value` is nested deeper than `limit` (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return False
+        children = node.values() if type(node) is dict else node
+        stack.extend((child, depth + 1) for child in children if type(child) in (dict, list))
+    return True
+
+
+async def read_json(request: Request, limit: int, max_depth: int = 64) -> Any:
     """The decoded body: 415 unless JSON, 413 past `limit` bytes (counted as it streams), 400 if malformed."""
     if not _is_json(request.headers.get("content-type", "")):
         raise ClientError.single(
@@ -44,8 +56,11 @@ async def read_json(request: Request, limit: int) -> Any:
         if len(body) > limit:
             raise ClientError.single(413, f"request body is larger than {limit} bytes", "body", "too-costly")
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise ClientError.single(
             400, f"malformed JSON: {error.msg} at position {error.pos}", "body", "structure"
         ) from None
+    if type(value) in (dict, list) and not nesting_within(value, max_depth):
+        raise ClientError.single(400, f"JSON nested deeper than {max_depth} levels", "body", "too-costly")
+    return value

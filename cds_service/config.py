@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         description="The service's external base URL (behind a proxy); default: the URL requests arrive on.",
     )
     max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Largest request body accepted.")
+    max_json_depth: int = Field(default=64, ge=8, description="Deepest JSON nesting accepted in a request.")
+    max_resources: int = Field(
+        default=20_000, ge=1, description="Most FHIR resources one hook call may carry or fetch in all."
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default=["*"], description="Comma-separated browser origins allowed by CORS, or '*'."
     )

@@ -10,6 +10,7 @@ from .fhir import FhirFetcher
 from .patient_data import gather
 from .plans.evaluate import evaluate
 from .plans.model import RuleSet
+from .protocol.outcome import ClientError
 from .protocol.request import ParsedRequest, parse_request
 from .protocol.response import cds_response
 from .record import Entry, PatientRecord, make_entry
@@ -43,11 +44,16 @@ async def call_service(
     fetcher: FhirFetcher | None,
     now: datetime,
     source_base: str | None = None,
+    max_resources: int | None = None,
 ) -> HookResult:
     """Validate, gather the patient data, evaluate the plan definitions of the service's hook. Cards link
     their source to `{source_base}/rules/{plan id}` when a base URL is known."""
     request = parse_request(body, service.hook)
     resources, fetched_keys = await gather(service.prefetch, request, fetcher)
+    if max_resources is not None and len(resources) + len(request.draft_orders) > max_resources:
+        raise ClientError.single(
+            413, f"more than {max_resources} FHIR resources in one call", "prefetch", "too-costly"
+        )
     record = PatientRecord.build(resources)
     drafts = drafts_in_scope(request)
     cards, failed = evaluate(ruleset, service.hook, record, drafts, now.date(), request.context, source_base)

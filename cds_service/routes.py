@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import logging
-import time
-
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.routing import Route
 
+from .audit import audited
 from .bodies import JSON, read_json
+from .fhir import FhirFetcher
 from .hooks import call_service
 from .protocol.feedback import FeedbackRequest
 from .protocol.outcome import ClientError, issues_from_validation
 from .rule_pages import plan_page
+from .services import Service
 
-log = logging.getLogger("cds_service.http")
+
+def _fetcher(request: Request) -> FhirFetcher:
+    """The FHIR fetcher for this caller: restricted to the FHIR servers its trust entry lists, if any."""
+    client = getattr(request.state, "client", None)
+    fetcher = request.app.state.fetcher
+    return fetcher.for_servers(client.client.fhir_servers) if client is not None else fetcher
 
 
-def _service(request: Request):  # type: ignore[no-untyped-def]
+def _service(request: Request) -> Service:
     service_id = request.path_params["service_id"]
     service = request.app.state.rules.services.get(service_id)
     if service is None:
@@ -32,35 +37,38 @@ async def discovery(request: Request) -> JSON:
 
 async def service_call(request: Request) -> JSON:
     state = request.app.state
-    rules = state.rules
-    ruleset, service = rules.ruleset, _service(request)
-    body = await read_json(request, state.settings.max_body_bytes)
-    started = time.perf_counter()
-    source_base = state.settings.public_base_url or str(request.base_url).rstrip("/")
-    result = await call_service(service, ruleset, body, state.fetcher, state.clock(), source_base)
-    log.info(
-        "service=%s resources=%d fetched_keys=%d cards=%s failed_plans=%s ms=%.1f",
-        service.id,
-        result.resources,
-        result.fetched_keys,
-        ",".join(card["source"]["topic"]["code"] for card in result.response["cards"]) or "-",
-        ",".join(result.failed_plans) or "-",
-        (time.perf_counter() - started) * 1000,
-    )
-    return JSON(result.response)
+    settings = state.settings
+    with audited(request, "call") as audit:
+        ruleset, service = state.rules.ruleset, _service(request)
+        body = await read_json(request, settings.max_body_bytes, settings.max_json_depth)
+        audit.request_body(body)
+        source_base = settings.public_base_url or str(request.base_url).rstrip("/")
+        result = await call_service(
+            service, ruleset, body, _fetcher(request), state.clock(), source_base, settings.max_resources
+        )
+        audit.status = 200
+        audit.rules = [card["source"]["topic"]["code"] for card in result.response["cards"]]
+        audit.resources, audit.fetched_keys, audit.failed_plans = (
+            result.resources,
+            result.fetched_keys,
+            result.failed_plans,
+        )
+        return JSON(result.response)
 
 
 async def feedback(request: Request) -> JSON:
     state = request.app.state
-    service = _service(request)
-    body = await read_json(request, state.settings.max_body_bytes)
-    try:
-        submission = FeedbackRequest.model_validate(body)
-    except ValidationError as error:
-        raise ClientError(400, issues_from_validation(error)) from None
-    stored = await state.store.add(service.id, submission.feedback)
-    log.info("service=%s feedback items=%d new=%d", service.id, len(submission.feedback), stored)
-    return JSON({"received": len(submission.feedback), "stored": stored})
+    with audited(request, "feedback") as audit:
+        service = _service(request)
+        body = await read_json(request, state.settings.max_body_bytes, state.settings.max_json_depth)
+        try:
+            submission = FeedbackRequest.model_validate(body)
+        except ValidationError as error:
+            raise ClientError(400, issues_from_validation(error)) from None
+        stored = await state.store.add(service.id, submission.feedback)
+        audit.status = 200
+        audit.stored = stored
+        return JSON({"received": len(submission.feedback), "stored": stored})
 
 
 async def healthz(request: Request) -> JSON:

@@ -160,3 +160,30 @@ def test_source_links_use_the_public_base_url_behind_a_proxy(client_factory):
     client = client_factory(public_base_url="https://cds.example.org/api")
     cards = post(client, "order-sign", hook_request("order-sign")).json()["cards"]
     assert {card["source"]["url"] for card in cards} == {"https://cds.example.org/api/rules/revision"}
+
+
+def test_every_call_leaves_one_audit_line_without_patient_data(client, caplog):
+    import logging
+
+    body = hook_request("order-sign")
+    with caplog.at_level(logging.INFO, logger="cds_service.audit"):
+        post(client, "order-sign", body)
+        post(client, "order-sign", {**body, "hook": "patient-view"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "cds_service.audit"]
+    assert len(lines) == 2
+    instance = body["hookInstance"]
+    expected = (
+        f"call service=postfusion-pain-order-sign hook=order-sign hookInstance={instance} iss=- status=200 "
+    )
+    assert lines[0].startswith(expected)
+    assert (
+        "cards=REV-NOT-MET,REV-ODDS" in lines[0]
+        and f"resources={sum(1 for _ in resources(body))}" in lines[0]
+    )
+    assert " status=400 " in lines[1] and "hook=patient-view" in lines[1]
+    assert body["context"]["patientId"] not in caplog.text
+
+
+def resources(body: dict):
+    for value in body["prefetch"].values():
+        yield from (value or {}).get("entry", [])
