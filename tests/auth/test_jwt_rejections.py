@@ -97,7 +97,7 @@ CASES: list[Case] = [
     ("missing jti", lambda s: [bearer(token(claims(jti=None)))], "missing claim jti"),
     ("missing iss", lambda s: [bearer(token(claims(iss=None)))], "missing claim iss"),
     ("missing aud", lambda s: [bearer(token(claims(aud=None)))], "missing claim aud"),
-    ("empty jti", lambda s: [bearer(token(claims(jti="")))], "missing claim jti"),
+    ("empty jti", lambda s: [bearer(token(claims(jti="")))], "bad jti"),
     ("exp not a number", lambda s: [bearer(token(claims(exp="soon")))], "bad exp"),
     ("tampered payload", lambda s: [bearer(tampered())], "signature"),
     ("different key, same kid", lambda s: [bearer(token(key=EC_OTHER))], "signature"),
