@@ -10,11 +10,12 @@ from .fhir import FhirFetcher
 from .patient_data import gather
 from .plans.evaluate import evaluate
 from .plans.model import RuleSet
-from .protocol.outcome import ClientError
+from .protocol.outcome import ClientError, Issue
 from .protocol.request import ParsedRequest, parse_request
 from .protocol.response import cds_response
 from .record import Entry, PatientRecord, make_entry
 from .services import Service
+from .shape import problems
 
 
 def drafts_in_scope(request: ParsedRequest) -> list[Entry]:
@@ -49,6 +50,13 @@ async def call_service(
     """Validate, gather the patient data, evaluate the plan definitions of the service's hook. Cards link
     their source to `{source_base}/rules/{plan id}` when a base URL is known."""
     request = parse_request(body, service.hook)
+    malformed = [
+        Issue(f"{problem} (FHIR R4)", f"context.draftOrders.entry[{index}].resource.{path}")
+        for index, draft in enumerate(request.draft_orders)
+        for path, problem in problems(draft)
+    ]
+    if malformed:
+        raise ClientError(400, malformed)
     resources, fetched_keys = await gather(service.prefetch, request, fetcher)
     if max_resources is not None and len(resources) + len(request.draft_orders) > max_resources:
         raise ClientError.single(

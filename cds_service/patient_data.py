@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from .fhir import FetchError, FhirFetcher, TemplateError, render, user_tokens
 from .protocol.outcome import ClientError, Issue
 from .protocol.request import ParsedRequest
 from .record import resources_of
+from .shape import problems
 
 log = logging.getLogger("cds_service.prefetch")
 
@@ -47,6 +49,34 @@ class Unavailable(ClientError):
         )
 
 
+def _issues(value: dict[str, Any], where: str) -> Iterator[tuple[str, str]]:
+    """(location, problem) for every element of the wrong JSON type in a prefetch value or a page."""
+    if value.get("resourceType") != "Bundle":
+        for path, problem in problems(value):
+            yield f"{where}.{path}", problem
+        return
+    for index, resource in enumerate(resources_of(value)):
+        for path, problem in problems(resource):
+            yield f"{where}.entry[{index}].resource.{path}", problem
+
+
+def _checked_given(key: str, value: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources of a prefetch value the client sent; 400 naming each element of the wrong type."""
+    found = [
+        Issue(f"{problem} (FHIR R4)", location) for location, problem in _issues(value, f"prefetch.{key}")
+    ]
+    if found:
+        raise ClientError(400, found)
+    return resources_of(value)
+
+
+def _checked_fetched(value: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources the FHIR server sent; malformed ones make the key unavailable."""
+    for location, problem in _issues(value, "response"):
+        raise FetchError(f"FHIR server sent malformed data ({location}: {problem})")
+    return resources_of(value)
+
+
 async def gather(
     templates: dict[str, str], request: ParsedRequest, fetcher: FhirFetcher | None
 ) -> tuple[list[dict[str, Any]], int]:
@@ -66,7 +96,7 @@ async def gather(
             if _has_next(value):
                 to_complete[key] = value
             else:
-                resources.extend(resources_of(value))
+                resources.extend(_checked_given(key, value))
             continue
         try:
             to_fetch[key] = render(template, envelope.context, user_tokens(request.context.userId))
@@ -88,18 +118,16 @@ async def gather(
         )
         if isinstance(fetched, BaseException):
             raise fetched
-        for key, result in fetched.items():
-            if isinstance(result, FetchError):
-                reasons[key] = f"was not provided and could not be fetched: {result.reason}"
-            elif result is not None:
-                resources.extend(resources_of(result))
-        for key, result in zip(to_complete, completed, strict=True):
-            if isinstance(result, FetchError):
-                reasons[key] = f"has more pages that could not be fetched: {result.reason}"
-            elif isinstance(result, BaseException):
+        for key, result in [*fetched.items(), *zip(to_complete, completed, strict=True)]:
+            if isinstance(result, BaseException) and not isinstance(result, FetchError):
                 raise result
-            else:
-                resources.extend(resources_of(result))
+            try:
+                if isinstance(result, FetchError):
+                    raise result
+                if result is not None:
+                    resources.extend(_checked_fetched(result))
+            except FetchError as error:
+                reasons[key] = f"could not be fetched from the FHIR server: {error.reason}"
     if reasons:
         log.warning("prefetch unavailable for keys %s", sorted(reasons))
         raise Unavailable(reasons)

@@ -155,3 +155,28 @@ def test_internal_errors_are_500_without_a_stack_trace(client, monkeypatch):
     monkeypatch.setattr(routes, "call_service", explode)
     issues = outcome(client.post(URL, json=hook_request("order-select")), 500)
     assert "secret-internal-detail" not in str(issues)
+
+
+MALFORMED = {
+    "status as a list": (lambda r: r.update(status=["active"]), "status"),
+    "code as a string": (lambda r: r.update(code="M96.1"), "code"),
+    "coding as a string": (lambda r: r.update(code={"coding": "M96.1"}), "code.coding"),
+    "date as an object": (lambda r: r.update(onsetDateTime={"value": "2026-01-01"}), "onsetDateTime"),
+    "clinicalStatus as a list": (lambda r: r.update(clinicalStatus=[]), "clinicalStatus"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_prefetch_resource_is_400_at_its_location(client, case):
+    change, path = MALFORMED[case]
+    body = hook_request("order-select")
+    change(body["prefetch"]["conditions"]["entry"][0]["resource"])
+    issues = outcome(client.post(URL, json=body), 400)
+    assert where(issues) == {f"prefetch.conditions.entry[0].resource.{path}"}
+
+
+def test_malformed_draft_order_is_400_at_its_location(client):
+    body = hook_request("order-select")
+    body["context"]["draftOrders"]["entry"][0]["resource"]["status"] = {"draft": True}
+    issues = outcome(client.post(URL, json=body), 400)
+    assert where(issues) == {"context.draftOrders.entry[0].resource.status"}

@@ -250,3 +250,15 @@ def test_logs_name_no_patient_and_no_token(order_sign, caplog):
         assert call(client, body).status_code == 200
     assert caplog.records
     assert "p03-cc-incomplete-radicular" not in caplog.text and TOKEN not in caplog.text
+
+
+def test_malformed_data_from_the_fhir_server_is_412(order_sign):
+    client, base, state, _ = order_sign
+    body = with_server(hook_request("order-sign"), base)
+    serve_prefetch_from(state, body)
+    state.resources["Condition"][0]["code"] = "M96.1"  # a string where a CodeableConcept belongs
+    del body["prefetch"]["conditions"]
+    response = call(client, body)
+    assert response.status_code == 412
+    issue = response.json()["issue"][0]
+    assert issue["expression"] == ["prefetch.conditions"] and "malformed data" in issue["diagnostics"]
