@@ -16,6 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .auth import JwtVerifier, ReplayCache, TrustedClient, load_trusted_clients
 from .bodies import outcome_response
 from .config import Settings, fetch_limits
 from .fhir import FhirFetcher
@@ -56,10 +57,21 @@ async def _server_error(request: Request, error: Exception) -> Response:
     return outcome_response(500, [Issue("internal error; the service logged it", None, "exception", "fatal")])
 
 
+def trusted_clients(settings: Settings) -> list[TrustedClient] | None:
+    """The trusted clients for CDS_AUTH=jwt (None when auth is off); start-up fails without them."""
+    if settings.auth == "off":
+        log.warning("CDS_AUTH=off: callers are NOT verified; use this for local development only")
+        return None
+    if settings.trusted_clients is None:
+        raise ValueError("CDS_AUTH=jwt needs CDS_TRUSTED_CLIENTS (a file of trusted clients); see the README")
+    return load_trusted_clients(settings.trusted_clients)
+
+
 def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Starlette:
     """Build the app; plan definitions load now, so an invalid set stops start-up with its problems."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
+    clients = trusted_clients(settings)
     rules = RuleRegistry(settings.plandefinitions_dir, settings.parameters_file)
 
     @contextlib.asynccontextmanager
@@ -71,6 +83,9 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             app.state.store = store
             app.state.fetcher = FhirFetcher(
                 client, settings.fhir_allowed_servers, limits, require_https=not settings.fhir_allow_http
+            )
+            app.state.verifier = (
+                JwtVerifier(clients, client, replay=ReplayCache()) if clients is not None else None
             )
             watcher = asyncio.create_task(rules.watch()) if settings.reload else None
             try:

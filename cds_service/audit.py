@@ -47,12 +47,7 @@ class AuditRecord:
 @contextmanager
 def audited(request: Request, action: str) -> Iterator[AuditRecord]:
     """Log the record when the block ends, however it ends (a ClientError gives its own status)."""
-    client = getattr(request.state, "client", None)
-    record = AuditRecord(
-        action=action,
-        service=str(request.path_params.get("service_id", "-"))[:128],
-        iss=client.iss if client is not None else "-",
-    )
+    record = AuditRecord(action=action, service=str(request.path_params.get("service_id", "-"))[:128])
     started = time.perf_counter()
     try:
         yield record
@@ -60,6 +55,8 @@ def audited(request: Request, action: str) -> Iterator[AuditRecord]:
         record.status = error.status
         raise
     finally:
+        client = getattr(request.state, "client", None)  # set once the caller is authenticated
+        record.iss = client.iss if client is not None else "-"
         log.info(
             "%s service=%s hook=%s hookInstance=%s iss=%s status=%d ms=%.1f resources=%d fetched_keys=%d "
             "cards=%s failed_plans=%s stored=%d",

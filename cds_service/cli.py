@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from .app import trusted_clients
 from .config import Settings, fetch_limits
 from .fhir import FhirFetcher
 from .hooks import call_service
@@ -24,14 +26,23 @@ from .services import build_services
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    host = args.host
+    if args.dev:  # workers read their settings from the environment
+        os.environ.update(CDS_AUTH="off", CDS_FHIR_ALLOW_HTTP="true")
+        settings = Settings()
+        host = "127.0.0.1"
     try:
         load_ruleset(settings.plandefinitions_dir, settings.parameters_file)
+        trusted_clients(settings)
     except RuleSetError as error:
         return _report(error)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     uvicorn.run(
         "cds_service.app:create_app",
         factory=True,
-        host=args.host,
+        host=host,
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
@@ -144,6 +155,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="local development: no JWT verification, http FHIR allowed, 127.0.0.1",
+    )
     serve.set_defaults(run=_serve)
     evaluate = commands.add_parser("evaluate", help="run one CDS Hooks request and print the response")
     evaluate.add_argument("request", help="a CDS Hooks request JSON file")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -18,6 +18,13 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CDS_", extra="ignore")
 
+    auth: Literal["jwt", "off"] = Field(
+        default="jwt",
+        description="Verify the CDS client's JWT ('jwt'), or not at all ('off', development only).",
+    )
+    trusted_clients: Path | None = Field(
+        default=None, description="YAML or JSON file of trusted CDS clients (issuer, keys, FHIR servers)."
+    )
     plandefinitions_dir: Path = Field(
         default=PACKAGE_ROOT / "plandefinitions",
         description="Folder of PlanDefinition, Library and ValueSet JSON files.",

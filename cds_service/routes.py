@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from .audit import audited
+from .authenticate import authenticate
 from .bodies import JSON, read_json
 from .fhir import FhirFetcher
 from .hooks import call_service
@@ -32,13 +33,19 @@ def _service(request: Request) -> Service:
 
 
 async def discovery(request: Request) -> JSON:
-    return JSON({"services": [service.discovery() for service in request.app.state.rules.services.values()]})
+    with audited(request, "discovery") as audit:
+        await authenticate(request)
+        audit.status = 200
+        return JSON(
+            {"services": [service.discovery() for service in request.app.state.rules.services.values()]}
+        )
 
 
 async def service_call(request: Request) -> JSON:
     state = request.app.state
     settings = state.settings
     with audited(request, "call") as audit:
+        await authenticate(request)
         ruleset, service = state.rules.ruleset, _service(request)
         body = await read_json(request, settings.max_body_bytes, settings.max_json_depth)
         audit.request_body(body)
@@ -59,6 +66,7 @@ async def service_call(request: Request) -> JSON:
 async def feedback(request: Request) -> JSON:
     state = request.app.state
     with audited(request, "feedback") as audit:
+        await authenticate(request)
         service = _service(request)
         body = await read_json(request, state.settings.max_body_bytes, state.settings.max_json_depth)
         try:

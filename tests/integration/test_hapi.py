@@ -25,7 +25,12 @@ TOKEN = "hapi-integration-token"
 
 def app_client(tmp_path_factory: pytest.TempPathFactory, **settings: Any) -> TestClient:
     database = tmp_path_factory.mktemp("store") / "feedback.sqlite3"
-    values = {"database_url": f"sqlite+aiosqlite:///{database}", "reload": False, "fhir_allow_http": True}
+    values = {
+        "database_url": f"sqlite+aiosqlite:///{database}",
+        "reload": False,
+        "fhir_allow_http": True,
+        "auth": "off",
+    }
     values.update(settings)
     return TestClient(create_app(Settings(**values), clock=lambda: T0), raise_server_exceptions=False)
 
