@@ -171,3 +171,11 @@ def test_serve_dev_binds_loopback_and_verifies_nobody(tmp_path: Path):
         _, errors = server.communicate(timeout=15)
     assert f"Uvicorn running on http://127.0.0.1:{port}" in errors
     assert "CDS_AUTH=off" in errors
+
+
+@pytest.mark.parametrize("name", ["trusted-clients.yaml", "trusted-clients.sandbox.yaml"])
+def test_the_documented_trusted_client_files_load(name):
+    from cds_service.auth import load_trusted_clients
+
+    clients = load_trusted_clients(ROOT / "docs" / "examples" / name)
+    assert clients and all(client.fhir_servers for client in clients)
