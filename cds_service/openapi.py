@@ -26,7 +26,7 @@ PATTERNS = {"hookInstance": UUID, "userId": REFERENCE, "patientId": FHIR_ID, "en
 
 ERRORS = {
     "400": "The body is malformed, too deeply nested, or not a valid request; `expression` names the member",
-    "401": "The bearer JWT is missing or rejected (when trusted clients are configured)",
+    "401": "The CDS client's bearer JWT is missing or rejected (unless the service runs with CDS_AUTH=off)",
     "404": "No such CDS service, plan definition or route",
     "405": "The method is not allowed on this path (any path; the `Allow` header lists the allowed ones)",
     "412": "Prefetch data the rules need was neither sent nor could be fetched from `fhirServer`",
@@ -109,9 +109,7 @@ def component_schemas() -> dict[str, dict[str, Any]]:
     schemas = _openapi30(top["$defs"])
     request = schemas["HookRequest"]["properties"]
     request["hook"]["enum"] = list(HOOKS)
-    request["context"] = {
-        "anyOf": [{"$ref": REF.format(model=m.__name__)} for m in dict.fromkeys(CONTEXTS.values())]
-    }
+    request["context"] = {"anyOf": [{"$ref": REF.format(model=m.__name__)} for m in CONTEXTS.values()]}
     for name in ["HookRequest", *(model.__name__ for model in CONTEXTS.values())]:
         for field, pattern in PATTERNS.items():
             if field in schemas[name]["properties"]:
@@ -127,9 +125,11 @@ def _json(schema: str, description: str) -> dict[str, Any]:
 
 
 def _operation(summary: str, answers: dict[str, Any], errors: list[int], **extra: Any) -> dict[str, Any]:
-    """`answers` are the operation's own responses; `errors` the shared OperationOutcome ones it can give."""
+    """`answers` are the operation's own responses; `errors` the shared OperationOutcome ones it can give.
+    The operations that can answer 401 are the ones that verify the caller's JWT."""
     shared = {str(status): {"$ref": f"#/components/responses/{status}"} for status in errors}
-    return {"summary": summary, **extra, "responses": answers | shared}
+    security = {"security": [{"cdsHooksJwt": []}]} if 401 in errors else {}
+    return {"summary": summary, **extra, **security, "responses": answers | shared}
 
 
 def build_openapi(services: Mapping[str, Service]) -> dict[str, Any]:
@@ -184,7 +184,7 @@ def build_openapi(services: Mapping[str, Service]) -> dict[str, Any]:
                             "content": {"application/json": {"schema": discovery}},
                         }
                     },
-                    [500],
+                    [401, 500],
                 )
             },
             "/cds-services/{service_id}": {
@@ -246,6 +246,14 @@ def build_openapi(services: Mapping[str, Service]) -> dict[str, Any]:
         "components": {
             "schemas": component_schemas(),
             "responses": {status: _json("OperationOutcome", text) for status, text in ERRORS.items()},
+            "securitySchemes": {
+                "cdsHooksJwt": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "The CDS Hooks 2.0 JWT of a trusted CDS client",
+                }
+            },
         },
     }
 

@@ -3,9 +3,11 @@ what every answer must look like whatever was sent."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from hypothesis import strategies as st
@@ -31,6 +33,22 @@ WRONG_TYPES: dict[str, Callable[[Any], Any]] = {
     "clinicalStatus": lambda junk: [junk],
     "meta": lambda junk: junk,
 }
+
+
+@contextlib.contextmanager
+def answered_within(seconds: float) -> Iterator[None]:
+    """Turn a hung request into a TimeoutError: the TestClient would otherwise wait for it forever."""
+
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError(f"no answer within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def encode(value: Any) -> bytes:
