@@ -7,6 +7,7 @@ it cannot: arbitrary JSON, broken variants of valid requests, and bodies too lar
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -182,6 +183,36 @@ def test_mutated_valid_requests_never_fail_the_server(
     note(f"mutations: {mutations}")
     status, answer, _ = post(fuzz_client, hook, encode(body))
     check_answer(status, answer)
+
+
+def _no_procedures(body: dict[str, Any]) -> None:
+    body["prefetch"]["procedures"] = {"resourceType": "Bundle", "type": "searchset", "total": 0}
+
+
+def _procedure_without_date(body: dict[str, Any]) -> None:
+    del body["prefetch"]["procedures"]["entry"][0]["resource"]["performedDateTime"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="found by the mutations: valid FHIR without a dated fusion procedure makes a plan raise "
+    "LogicRuntimeError ('some' over null, cds_service/logic/operators.py:497 quantify); the 200 silently "
+    "lacks its cards and only the log says so",
+)
+@pytest.mark.parametrize(
+    ("hook", "change"),
+    [("order-select", _no_procedures), ("order-sign", _procedure_without_date)],
+    ids=["order-select, no procedures: hardware-removal", "order-sign, performedDateTime absent: revision"],
+)
+def test_no_plan_fails_on_valid_but_sparse_data(
+    client: TestClient, caplog: pytest.LogCaptureFixture, hook: str, change: Callable[[dict[str, Any]], None]
+) -> None:
+    body = hook_request(hook)
+    change(body)
+    with caplog.at_level(logging.INFO, logger="cds_service.audit"):
+        status, answer, _ = post(client, hook, encode(body))
+    check_answer(status, answer)
+    assert "failed_plans=-" in caplog.text
 
 
 def _nested(depth: int, container: str) -> bytes:
