@@ -1,0 +1,102 @@
+"""The benchmark suite in one command: `.venv/bin/python benchmarks/run.py [--quick]`.
+
+Runs every section in one process and one run (so ratios compare like with like), writes the
+machine-readable `benchmarks/results.json` and the report `docs/benchmarks.md`.
+Sections: logic evaluators, in-process hook evaluation at 20/100/1000 resources, HTTP load with wrk against
+the service and a floor endpoint, FHIR fallback against a local HAPI server, the cqf-ruler peer, memory
+over 10k requests, and pyinstrument profiles with a cost breakdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(ROOT))
+
+import costs  # noqa: E402
+import fallback  # noqa: E402
+import http_load  # noqa: E402
+import inprocess  # noqa: E402
+import logic_bench  # noqa: E402
+import memory  # noqa: E402
+import peer  # noqa: E402
+import profile_hooks  # noqa: E402
+import report  # noqa: E402
+from patients import patients as build_patients  # noqa: E402
+
+
+def section(results: dict, name: str, function, *args, **kwargs) -> None:
+    started = time.perf_counter()
+    print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+    try:
+        results[name] = function(*args, **kwargs)
+    except Exception as error:  # a failing section is reported, the others still run
+        traceback.print_exc()
+        results[name] = {"error": f"{type(error).__name__}: {error}"}
+    results.setdefault("seconds", {})[name] = time.perf_counter() - started
+    print(f"[bench] {name} done in {results['seconds'][name]:.0f} s", file=sys.stderr, flush=True)
+
+
+def logic(quick: bool) -> dict:
+    if quick:
+        logic_bench.REPEATS = 3
+    return logic_bench.measure()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="shorter runs (about 3 minutes)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for service and floor")
+    parser.add_argument("--skip", action="append", default=[], help="skip a section (e.g. fallback)")
+    parser.add_argument("--no-report", action="store_true", help="only write benchmarks/results.json")
+    args = parser.parse_args(argv)
+    started = time.time()
+    results: dict = {"quick": args.quick, "started": started, "command": "benchmarks/run.py"
+                     + (" --quick" if args.quick else "")}
+    results["machine"] = report.machine_info()
+    patients = build_patients()
+    hapi = fallback.Hapi()
+    try:
+        if "logic" not in args.skip:
+            section(results, "logic", logic, args.quick)
+        if "inprocess" not in args.skip:
+            section(results, "inprocess", inprocess.run, patients, args.quick)
+        if "http" not in args.skip:
+            section(results, "http", http_load.run, patients[100], args.quick, args.workers)
+        if "memory" not in args.skip:
+            section(results, "memory", memory.run, patients[100], args.quick)
+        if "profile" not in args.skip:
+            section(results, "profile", profile_hooks.run, patients, args.quick)
+            section(results, "costs", costs.run, patients, args.quick)
+        # HAPI's JVM starts only now, so its start-up does not steal CPU from the timed sections above;
+        # the Maven check of the peer runs while it starts
+        if "fallback" not in args.skip:
+            hapi.begin()
+        if "peer" not in args.skip:
+            section(results, "peer", peer.run, not args.quick)
+        if "fallback" not in args.skip:
+            section(results, "fallback", fallback.run, hapi, patients[100], args.quick)
+    finally:
+        hapi.end()
+    results["finished"] = time.time()
+    results["targets"] = report.targets(results)
+    (BENCH / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    if not args.no_report:
+        (ROOT / "docs" / "benchmarks.md").write_text(report.render(results))
+    for target in results["targets"]:
+        print(f"{target['status']:<5} {target['name']}: {target['measured']}", file=sys.stderr)
+    print(f"[bench] total {results['finished'] - started:.0f} s; wrote benchmarks/results.json"
+          + ("" if args.no_report else " and docs/benchmarks.md"), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
