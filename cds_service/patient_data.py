@@ -55,6 +55,9 @@ def _issues(value: dict[str, Any], where: str) -> Iterator[tuple[str, str]]:
         for path, problem in problems(value):
             yield f"{where}.{path}", problem
         return
+    if not isinstance(value.get("entry", []), list):
+        yield f"{where}.entry", "must be an array"
+        return
     for index, resource in enumerate(resources_of(value)):
         for path, problem in problems(resource):
             yield f"{where}.entry[{index}].resource.{path}", problem

@@ -274,9 +274,10 @@ def resources_of(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, dict):
         return []
     if value.get("resourceType") == "Bundle":
+        entries = value.get("entry")
         return [
             entry["resource"]
-            for entry in value.get("entry") or ()
+            for entry in (entries if isinstance(entries, list) else ())
             if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
         ]
     return [value]

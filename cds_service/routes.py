@@ -11,6 +11,7 @@ from .authenticate import authenticate
 from .bodies import JSON, read_json
 from .fhir import FhirFetcher
 from .hooks import call_service
+from .openapi import openapi
 from .protocol.feedback import FeedbackRequest
 from .protocol.outcome import ClientError, issues_from_validation
 from .rule_pages import plan_page
@@ -100,6 +101,7 @@ ROUTES = [
     Route("/cds-services/{service_id}", service_call, methods=["POST"]),
     Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
     Route("/rules/{plan_id}", plan_page, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
 ]

@@ -83,6 +83,46 @@ def _not(negate: bool) -> Operation:
     return Operation(build=build, min_args=1, max_args=1)
 
 
+def _iterator(combine: Callable[[list[Any], Compiled], Any]) -> Operation:
+    """An iterator over a collection that may be unknown: unknown in, unknown out (JSON-Logic raises)."""
+
+    def build(args: list[Node], path: str) -> Compiled:
+        collection, body = args[0].evaluate, args[1].evaluate
+
+        def run(data: Any) -> Any:
+            items = collection(data)
+            if items is None:
+                return None
+            return combine(items if isinstance(items, list) else [items], body)
+
+        return run
+
+    return Operation(build=build, min_args=2, max_args=2)
+
+
+def _merge(args: list[Node], path: str) -> Compiled:
+    """Arrays joined one level deep; unknown if any part is unknown (so "earliest of all care" is honest)."""
+    functions = [arg.evaluate for arg in args]
+
+    def merge(data: Any) -> list[Any] | None:
+        joined: list[Any] = []
+        for function in functions:
+            value = function(data)
+            if value is None:
+                return None
+            if isinstance(value, list):
+                joined.extend(value)
+            else:
+                joined.append(value)
+        return joined
+
+    return merge
+
+
+def _is_true(value: Any) -> bool:
+    return value is not None and js.truthy(value)
+
+
 KLEENE = {
     "<": _compare(js.less),
     "<=": _compare(js.less_equal),
@@ -96,6 +136,12 @@ KLEENE = {
     "or": Operation(build=_or, min_args=1),
     "!": _not(negate=True),
     "!!": _not(negate=False),
+    "some": _iterator(lambda items, body: any(_is_true(body(item)) for item in items)),
+    "all": _iterator(lambda items, body: bool(items) and all(_is_true(body(item)) for item in items)),
+    "none": _iterator(lambda items, body: not any(_is_true(body(item)) for item in items)),
+    "filter": _iterator(lambda items, body: [item for item in items if _is_true(body(item))]),
+    "map": _iterator(lambda items, body: [body(item) for item in items]),
+    "merge": Operation(build=_merge),
 }
 
 
