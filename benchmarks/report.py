@@ -60,8 +60,8 @@ def _get(results: dict, *path: Any) -> Any:
 
 def _logic_ratio(results: dict) -> float | None:
     rows = _get(results, "logic", "rows") or []
-    ours = [r for r in rows if r["evaluator"] == "cds_service.logic" and r["extra_facts"] == 0]
-    return ours[0]["x_hand_written"] if ours else None
+    ours = [r["x_hand_written"] for r in rows if r["evaluator"] == "cds_service.logic"]
+    return max(ours) if ours else None  # the worst of the data sizes
 
 
 def _http_ratio(results: dict) -> float | None:
@@ -79,7 +79,7 @@ def targets(results: dict) -> list[dict[str, Any]]:
 
     ratio = _logic_ratio(results)
     add("reference rule within 3x of hand-written Python", ratio, lambda v: v <= 3,
-        f"{ratio:.2f}x" if ratio else "")
+        f"{ratio:.2f}x (worst data size)" if ratio else "")
     ratio = _http_ratio(results)
     add("service throughput >= 50% of the floor endpoint (100-resource patient)", ratio, lambda v: v >= 0.5,
         f"{ratio * 100:.1f}% (worst hook)" if ratio else "")
@@ -197,6 +197,19 @@ def render(results: dict) -> str:
               f"{r['p50_ratio']:.1f}x | {r['p99_ratio']:.1f}x |")
         w(f"\nwrk command (per run): `{http['runs'][0]['service']['command']}`, with `post.lua` setting "
           "method, `Content-Type` and the body (written by `benchmarks/http_load.py`).\n")
+        inproc = {(r["hook"], r["size"]): r["median_ms"] for r in (_get(results, "inprocess", "rows") or [])}
+        for r in http["runs"]:
+            cpu_ms, floor_ms = 1e3 / r["service"]["rps"], 1e3 / r["floor"]["rps"]
+            core = inproc.get((r["hook"], http["patient_resources"]))
+            w(f"- {r['hook']}: one worker serves a request every {cpu_ms:.2f} ms under load (floor "
+              f"{floor_ms:.2f} ms); `call_service` alone takes {_f(core)} ms in-process, so about "
+              f"{_f(cpu_ms - core - floor_ms if core else None)} ms per request goes to the HTTP-side work "
+              "above the floor (JSON nesting check, the dev-mode auth warning log line, audit, Starlette "
+              "routing/CORS, response).")
+        w("\nThe 50% target means the whole service call may cost at most twice the floor's "
+          f"{1e3 / http['runs'][0]['floor']['rps']:.2f} ms, i.e. about 1 ms, while evaluating the rules on "
+          "100 resources alone takes about 2 ms in-process: the target cannot be met by the optimisations "
+          "below alone (they remove roughly 1 ms of the gap), only with a cheaper record/rule path as well.\n")
         peak = http.get("service_peak_rss_kib") or {}
         floor = http.get("floor_peak_rss_kib") or {}
         w("Peak RSS after the load runs (VmHWM): service " + ", ".join(

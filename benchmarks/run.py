@@ -57,7 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for service and floor")
     parser.add_argument("--skip", action="append", default=[], help="skip a section (e.g. fallback)")
     parser.add_argument("--no-report", action="store_true", help="only write benchmarks/results.json")
+    parser.add_argument("--report-only", action="store_true",
+                        help="re-render docs/benchmarks.md from benchmarks/results.json")
     args = parser.parse_args(argv)
+    if args.report_only:
+        results = json.loads((BENCH / "results.json").read_text())
+        results["targets"] = report.targets(results)
+        (ROOT / "docs" / "benchmarks.md").write_text(report.render(results))
+        return 0
     started = time.time()
     results: dict = {"quick": args.quick, "started": started, "command": "benchmarks/run.py"
                      + (" --quick" if args.quick else "")}
