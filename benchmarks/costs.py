@@ -1,3 +1,4 @@
+# ruff: noqa: B023  (each lambda is timed within the same loop iteration that binds its variables)
 """Cost of the individual steps of one hook call that the profile points at, timed alone with timeit on the
 same request bodies (median microseconds per call), so each optimisation proposal has a measured cost."""
 
@@ -8,6 +9,8 @@ import timeit
 from typing import Any
 
 import orjson
+from inprocess import Harness
+from patients import Patient, request_body
 
 from cds_service.bodies import nesting_within
 from cds_service.fhirdates import parse_instant
@@ -16,9 +19,6 @@ from cds_service.plans.evaluate import evaluate
 from cds_service.protocol.request import parse_request
 from cds_service.record import PatientRecord, make_entry
 from cds_service.shape import problems
-
-from inprocess import Harness
-from patients import Patient, request_body
 
 
 def nesting_within_candidate(node: Any, limit: int, depth: int = 1) -> bool:
@@ -63,23 +63,33 @@ def run(patients: dict[int, Patient], quick: bool = False) -> dict[str, Any]:
         assert nesting_within_candidate(body, 64) == nesting_within(body, 64)
         assert nesting_within_candidate(body, 6) == nesting_within(body, 6)
         service = harness.services[body["hook"]]
-        dates = [r.get("performedDateTime") or r.get("effectiveDateTime") or r.get("authoredOn")
-                 or r.get("onsetDateTime") for r in resources]
+        dates = [
+            r.get("performedDateTime")
+            or r.get("effectiveDateTime")
+            or r.get("authoredOn")
+            or r.get("onsetDateTime")
+            for r in resources
+        ]
         loop = asyncio.new_event_loop()
         steps = {
             "whole call_service (order-select)": lambda: loop.run_until_complete(harness.call(body)),
             "orjson.loads(body) [bodies.read_json]": lambda: orjson.loads(raw),
             "nesting_within(body, 64) [bodies.read_json]": lambda: nesting_within(body, 64),
             "  candidate: recursive nesting check (costs.nesting_within_candidate)": lambda: (
-                nesting_within_candidate(body, 64)),
-            "parse_request (pydantic envelope) [hooks.call_service]": lambda: parse_request(body, service.hook),
+                nesting_within_candidate(body, 64)
+            ),
+            "parse_request (pydantic envelope) [hooks.call_service]": lambda: parse_request(
+                body, service.hook
+            ),
             "shape.problems over every resource [patient_data._checked_given]": lambda: [
-                list(problems(r)) for r in resources],
+                list(problems(r)) for r in resources
+            ],
             "PatientRecord.build [hooks.call_service]": lambda: PatientRecord.build(resources),
             "  of which make_entry per resource": lambda: [make_entry(r) for r in resources],
             "  of which parse_instant per resource date": lambda: [parse_instant(d) for d in dates],
             "evaluate (plans) on the built record": lambda: evaluate(
-                harness.ruleset, body["hook"], record, drafts, harness_now(), body["context"], None),
+                harness.ruleset, body["hook"], record, drafts, harness_now(), body["context"], None
+            ),
             "orjson.dumps(response)": lambda: orjson.dumps({"cards": []}),
         }
         for name, function in steps.items():

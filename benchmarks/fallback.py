@@ -16,14 +16,13 @@ from typing import Any
 
 import httpx
 import orjson
+from inprocess import NOW, Harness, summary_ms
+from patients import Patient, request_body
+from servers import ROOT
 
 from cds_service.cases import Case, describe
 from cds_service.fhir import FetchLimits, FhirFetcher
 from cds_service.smoke import load
-
-from inprocess import NOW, Harness, summary_ms
-from patients import Patient, request_body
-from servers import ROOT
 
 HAPI = ROOT / "scripts" / "hapi.sh"
 
@@ -46,8 +45,9 @@ class Hapi:
         if status.returncode == 0 and status.stdout.strip():
             self.base = status.stdout.strip().splitlines()[-1]
             return
-        self.process = subprocess.Popen([str(HAPI), "start"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True)
+        self.process = subprocess.Popen(
+            [str(HAPI), "start"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         self.started_here = True
 
     def wait(self, timeout: float = 240) -> str | None:
@@ -98,22 +98,31 @@ async def _measure(base: str, patient: Patient, count: int, harness: Harness) ->
                     prefetched = await harness.time_calls(full, count)
                     stats = summary_ms(samples)
                     stats["p95_ms"] = sorted(s * 1000 for s in samples)[int(0.95 * (len(samples) - 1))]
-                    rows.append({
-                        "hook": no_prefetch["hook"], "call": call_name,
-                        "page_size": page_size or "server default",
-                        "fetched_keys": first.fetched_keys, "record_resources": first.resources,
-                        "cards": describe(first.response["cards"]),
-                        "same_cards_as_prefetch": describe(first.response["cards"])
-                        == describe(reference.response["cards"]),
-                        "no_prefetch": stats,
-                        "full_prefetch": summary_ms(prefetched),
-                        "x_full_prefetch_median": stats["median_ms"]
-                        / summary_ms(prefetched)["median_ms"],
-                    })
+                    rows.append(
+                        {
+                            "hook": no_prefetch["hook"],
+                            "call": call_name,
+                            "page_size": page_size or "server default",
+                            "fetched_keys": first.fetched_keys,
+                            "record_resources": first.resources,
+                            "cards": describe(first.response["cards"]),
+                            "same_cards_as_prefetch": describe(first.response["cards"])
+                            == describe(reference.response["cards"]),
+                            "no_prefetch": stats,
+                            "full_prefetch": summary_ms(prefetched),
+                            "x_full_prefetch_median": stats["median_ms"]
+                            / summary_ms(prefetched)["median_ms"],
+                        }
+                    )
     finally:
         await load(base, [case], remove=True)
-    return {"base": base, "loaded_resources": loaded, "load_seconds": load_seconds, "calls": count,
-            "rows": rows}
+    return {
+        "base": base,
+        "loaded_resources": loaded,
+        "load_seconds": load_seconds,
+        "calls": count,
+        "rows": rows,
+    }
 
 
 def run(hapi: Hapi, patient: Patient, quick: bool = False) -> dict[str, Any]:

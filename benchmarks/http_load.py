@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
 import servers
 from patients import Patient, request_body
 
@@ -59,8 +58,21 @@ def wrk_version(wrk: str) -> str:
 def run_wrk(wrk: str, url: str, body_file: Path, connections: int, threads: int, seconds: int) -> dict:
     script = Path(tempfile.mkstemp(prefix="bench-wrk-", suffix=".lua")[1])
     script.write_text(LUA % {"body": body_file})
-    command = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
-               "--timeout", "10s", "-s", str(script), url]
+    command = [
+        wrk,
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+    ]
     out = subprocess.run(command, capture_output=True, text=True, check=True)
     match = re.search(r"^WRKJSON (.*)$", out.stdout, re.M)
     if not match:
@@ -68,21 +80,34 @@ def run_wrk(wrk: str, url: str, body_file: Path, connections: int, threads: int,
     result = json.loads(match.group(1))
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["p50_ms"], result["p90_ms"], result["p99_ms"] = (
-        result["p50_us"] / 1000, result["p90_us"] / 1000, result["p99_us"] / 1000
+        result["p50_us"] / 1000,
+        result["p90_us"] / 1000,
+        result["p99_us"] / 1000,
     )
-    result["command"] = " ".join(command[:-3] + ["-s", "post.lua", url])
+    result["command"] = " ".join([*command[:-3], "-s", "post.lua", url])
     return result
 
 
-def run(patient: Patient, quick: bool = False, workers: int = 1, connections: int = 16, threads: int = 2,
-        hooks: tuple[str, ...] = ("patient-view", "select-removal")) -> dict[str, Any]:
+def run(
+    patient: Patient,
+    quick: bool = False,
+    workers: int = 1,
+    connections: int = 16,
+    threads: int = 2,
+    hooks: tuple[str, ...] = ("patient-view", "select-removal"),
+) -> dict[str, Any]:
     wrk = ensure_wrk()
     seconds = 5 if quick else 15
     service = servers.service(workers)
     floor = servers.floor(workers)
     results: dict[str, Any] = {
-        "wrk": wrk_version(wrk), "connections": connections, "threads": threads, "seconds": seconds,
-        "workers": workers, "patient_resources": patient.size, "runs": [],
+        "wrk": wrk_version(wrk),
+        "connections": connections,
+        "threads": threads,
+        "seconds": seconds,
+        "workers": workers,
+        "patient_resources": patient.size,
+        "runs": [],
     }
     try:
         for call_name in hooks:
@@ -100,16 +125,20 @@ def run(patient: Patient, quick: bool = False, workers: int = 1, connections: in
             run_wrk(wrk, floor.base + path, body_file, connections, threads, 2)
             measured_service = run_wrk(wrk, service.base + path, body_file, connections, threads, seconds)
             measured_floor = run_wrk(wrk, floor.base + path, body_file, connections, threads, seconds)
-            results["runs"].append({
-                "hook": body["hook"], "call": call_name, "body_bytes": len(raw), "cards": cards,
-                "service": measured_service, "floor": measured_floor,
-                "throughput_ratio": measured_service["rps"] / measured_floor["rps"],
-                "p50_ratio": measured_service["p50_ms"] / measured_floor["p50_ms"],
-                "p99_ratio": measured_service["p99_ms"] / measured_floor["p99_ms"],
-            })
-        results["service_peak_rss_kib"] = {
-            pid: servers.memory_kib(pid) for pid in service.worker_pids()
-        }
+            results["runs"].append(
+                {
+                    "hook": body["hook"],
+                    "call": call_name,
+                    "body_bytes": len(raw),
+                    "cards": cards,
+                    "service": measured_service,
+                    "floor": measured_floor,
+                    "throughput_ratio": measured_service["rps"] / measured_floor["rps"],
+                    "p50_ratio": measured_service["p50_ms"] / measured_floor["p50_ms"],
+                    "p99_ratio": measured_service["p99_ms"] / measured_floor["p99_ms"],
+                }
+            )
+        results["service_peak_rss_kib"] = {pid: servers.memory_kib(pid) for pid in service.worker_pids()}
         results["floor_peak_rss_kib"] = {pid: servers.memory_kib(pid) for pid in floor.worker_pids()}
     finally:
         service.stop()

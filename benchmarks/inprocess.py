@@ -11,13 +11,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from patients import Patient, request_body
+
 from cds_service.cases import describe
 from cds_service.config import PACKAGE_ROOT
 from cds_service.hooks import call_service
 from cds_service.plans.loader import load_ruleset
 from cds_service.services import build_services
-
-from patients import Patient, request_body
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CALLS = {"patient-view": "patient-view", "order-select": "select-removal"}
@@ -102,9 +102,7 @@ async def _run(patients: dict[int, Patient], quick: bool) -> dict[str, Any]:
                 * 1000
                 / (by_size[1000]["record_resources"] - by_size[100]["record_resources"]),
             }
-    same_cards = all(
-        len({tuple(r["cards"]) for r in rows if r["hook"] == hook}) == 1 for hook in CALLS
-    )
+    same_cards = all(len({tuple(r["cards"]) for r in rows if r["hook"] == hook}) == 1 for hook in CALLS)
     return {"rows": rows, "growth": growth, "same_cards_at_every_size": same_cards}
 
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import orjson
-
 import servers
 from patients import Patient, request_body
 

@@ -37,15 +37,30 @@ SNOMED = "http://snomed.info/sct"
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 
-PT_CODES = [("97110", "Therapeutic exercises"), ("97140", "Manual therapy techniques"),
-            ("97112", "Neuromuscular reeducation"), ("97530", "Therapeutic activities")]
-OLD_CONDITIONS = [("I10", "Essential (primary) hypertension"), ("E11.9", "Type 2 diabetes mellitus"),
-                  ("J45.909", "Unspecified asthma, uncomplicated"), ("K21.9", "Gastro-esophageal reflux disease"),
-                  ("J06.9", "Acute upper respiratory infection, unspecified"), ("S93.401A", "Sprain of ankle"),
-                  ("N39.0", "Urinary tract infection, site not specified"), ("E78.5", "Hyperlipidemia")]
-OLD_MEDICINES = [("314076", "lisinopril 10 MG Oral Tablet"), ("861007", "metformin 500 MG Oral Tablet"),
-                 ("617312", "atorvastatin 20 MG Oral Tablet"), ("198211", "omeprazole 20 MG Oral Capsule"),
-                 ("308182", "amoxicillin 500 MG Oral Capsule"), ("745679", "albuterol 90 MCG Inhaler")]
+PT_CODES = [
+    ("97110", "Therapeutic exercises"),
+    ("97140", "Manual therapy techniques"),
+    ("97112", "Neuromuscular reeducation"),
+    ("97530", "Therapeutic activities"),
+]
+OLD_CONDITIONS = [
+    ("I10", "Essential (primary) hypertension"),
+    ("E11.9", "Type 2 diabetes mellitus"),
+    ("J45.909", "Unspecified asthma, uncomplicated"),
+    ("K21.9", "Gastro-esophageal reflux disease"),
+    ("J06.9", "Acute upper respiratory infection, unspecified"),
+    ("S93.401A", "Sprain of ankle"),
+    ("N39.0", "Urinary tract infection, site not specified"),
+    ("E78.5", "Hyperlipidemia"),
+]
+OLD_MEDICINES = [
+    ("314076", "lisinopril 10 MG Oral Tablet"),
+    ("861007", "metformin 500 MG Oral Tablet"),
+    ("617312", "atorvastatin 20 MG Oral Tablet"),
+    ("198211", "omeprazole 20 MG Oral Capsule"),
+    ("308182", "amoxicillin 500 MG Oral Capsule"),
+    ("745679", "albuterol 90 MCG Inhaler"),
+]
 HISTORY_START = date(2008, 1, 1)
 HISTORY_END = date(2025, 5, 31)  # before the index fusion (2025-06-19)
 OBSERVATION_END = date(2026, 3, 31)  # before the latest pain score and smoking status of the case
@@ -84,26 +99,47 @@ def _extra(patient_id: str, index: int, count: int) -> dict[str, Any]:
     if kind in (0, 1, 2):  # a PT session of an earlier back-pain episode
         code, display = PT_CODES[index % len(PT_CODES)]
         return {
-            "resourceType": "Procedure", "id": rid, "status": "completed",
+            "resourceType": "Procedure",
+            "id": rid,
+            "status": "completed",
             "code": {"coding": [{"system": CPT, "code": code, "display": display}], "text": display},
             "performedDateTime": _spread(index, count, HISTORY_START, HISTORY_END).isoformat(),
             "subject": subject,
         }
     if kind in (3, 4, 5):  # a vital sign or score taken at an earlier visit
         when = _spread(index, count, HISTORY_START, OBSERVATION_END).isoformat()
-        observation: dict[str, Any] = {"resourceType": "Observation", "id": rid, "status": "final",
-                                       "effectiveDateTime": when, "subject": subject}
+        observation: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": rid,
+            "status": "final",
+            "effectiveDateTime": when,
+            "subject": subject,
+        }
         if kind == 3:
-            observation["code"] = {"coding": [{"system": LOINC, "code": "72514-3",
-                                               "display": "Pain severity - 0-10 verbal numeric rating"}]}
+            observation["code"] = {
+                "coding": [
+                    {
+                        "system": LOINC,
+                        "code": "72514-3",
+                        "display": "Pain severity - 0-10 verbal numeric rating",
+                    }
+                ]
+            }
             observation["valueInteger"] = 3 + index % 5
         elif kind == 4:
-            observation["code"] = {"coding": [{"system": LOINC, "code": "8310-5", "display": "Body temperature"}]}
-            observation["valueQuantity"] = {"value": 36.5 + (index % 5) / 10, "unit": "Cel",
-                                             "system": "http://unitsofmeasure.org", "code": "Cel"}
+            observation["code"] = {
+                "coding": [{"system": LOINC, "code": "8310-5", "display": "Body temperature"}]
+            }
+            observation["valueQuantity"] = {
+                "value": 36.5 + (index % 5) / 10,
+                "unit": "Cel",
+                "system": "http://unitsofmeasure.org",
+                "code": "Cel",
+            }
         else:
-            observation["code"] = {"coding": [{"system": LOINC, "code": "72166-2",
-                                               "display": "Tobacco smoking status"}]}
+            observation["code"] = {
+                "coding": [{"system": LOINC, "code": "72166-2", "display": "Tobacco smoking status"}]
+            }
             observation["valueCodeableConcept"] = {
                 "coding": [{"system": SNOMED, "code": "266919005", "display": "Never smoked tobacco"}]
             }
@@ -112,20 +148,28 @@ def _extra(patient_id: str, index: int, count: int) -> dict[str, Any]:
         code, display = OLD_CONDITIONS[index % len(OLD_CONDITIONS)]
         onset = _spread(index, count, HISTORY_START, HISTORY_END)
         return {
-            "resourceType": "Condition", "id": rid,
+            "resourceType": "Condition",
+            "id": rid,
             "clinicalStatus": {"coding": [{"system": CLINICAL, "code": "resolved"}]},
             "verificationStatus": {"coding": [{"system": VERIFICATION, "code": "confirmed"}]},
             "code": {"coding": [{"system": ICD, "code": code, "display": display}], "text": display},
             "onsetDateTime": onset.isoformat(),
             "abatementDateTime": (onset + timedelta(days=60)).isoformat(),
-            "recordedDate": onset.isoformat(), "subject": subject,
+            "recordedDate": onset.isoformat(),
+            "subject": subject,
         }
     code, display = OLD_MEDICINES[index % len(OLD_MEDICINES)]  # a completed, unrelated prescription
     return {
-        "resourceType": "MedicationRequest", "id": rid, "status": "completed", "intent": "order",
-        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code, "display": display}],
-                                      "text": display},
-        "authoredOn": _spread(index, count, HISTORY_START, HISTORY_END).isoformat(), "subject": subject,
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": "completed",
+        "intent": "order",
+        "medicationCodeableConcept": {
+            "coding": [{"system": RXNORM, "code": code, "display": display}],
+            "text": display,
+        },
+        "authoredOn": _spread(index, count, HISTORY_START, HISTORY_END).isoformat(),
+        "subject": subject,
     }
 
 
@@ -160,15 +204,17 @@ def templates() -> dict[str, dict[str, str]]:
     return {service.hook: dict(service.prefetch) for service in build_services(ruleset).values()}
 
 
-def request_body(patient: Patient, call_name: str, *, prefetch: bool = True,
-                 fhir_server: str | None = None) -> dict[str, Any]:
+def request_body(
+    patient: Patient, call_name: str, *, prefetch: bool = True, fhir_server: str | None = None
+) -> dict[str, Any]:
     """The full CDS Hooks request of one of the case's calls, with complete prefetch (as the test suite
     builds it) or without any."""
     from support.requests import hook_request
 
     call = patient.call(call_name)
-    body = hook_request(patient.case, call, templates()[call["hook"]], hook_instance=
-                        "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea")
+    body = hook_request(
+        patient.case, call, templates()[call["hook"]], hook_instance="d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
+    )
     if not prefetch:
         del body["prefetch"]
     if fhir_server is not None:

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (the en dash of the clinical specification's H0-H2)
 """Peer comparison with cqf-ruler (CQL PlanDefinition served over CDS Hooks): what was tried and why it was
 not run on this machine. Re-checks the one Maven coordinate quickly with Maven itself when available."""
 
@@ -42,11 +43,18 @@ def run(check: bool = True) -> dict[str, Any]:
     result: dict[str, Any] = {"ran": False, "findings": FINDINGS, "needed": NEEDED, "check": None}
     if check and shutil.which("mvn"):
         try:
-            out = subprocess.run(["mvn", "-B", "-q", "dependency:get", f"-Dartifact={COORDINATE}",
-                                  "-Dtransitive=false"], capture_output=True, text=True, timeout=90)
+            out = subprocess.run(
+                ["mvn", "-B", "-q", "dependency:get", f"-Dartifact={COORDINATE}", "-Dtransitive=false"],
+                capture_output=True,
+                text=True,
+                timeout=90,
+            )
             lines = [ln for ln in out.stdout.splitlines() if "ERROR" in ln][:1]
-            result["check"] = {"command": f"mvn dependency:get -Dartifact={COORDINATE}",
-                               "exit": out.returncode, "error": lines[0][:300] if lines else ""}
+            result["check"] = {
+                "command": f"mvn dependency:get -Dartifact={COORDINATE}",
+                "exit": out.returncode,
+                "error": lines[0][:300] if lines else "",
+            }
         except subprocess.TimeoutExpired:
             result["check"] = {"command": f"mvn dependency:get -Dartifact={COORDINATE}", "exit": "timeout"}
     return result

@@ -12,7 +12,6 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
-
 from inprocess import Harness
 from patients import Patient, request_body
 
@@ -38,8 +37,11 @@ def _tops(session: Any) -> dict[str, Any]:
     total = root.time or 1.0
 
     def top(table: dict[str, float], own_code_only: bool = False) -> list[dict[str, Any]]:
-        rows = [kv for kv in table.items() if not own_code_only or "cds_service/" in kv[0]
-                or "starlette/" in kv[0] or "logging/" in kv[0]]
+        rows = [
+            kv
+            for kv in table.items()
+            if not own_code_only or "cds_service/" in kv[0] or "starlette/" in kv[0] or "logging/" in kv[0]
+        ]
         rows = [kv for kv in rows if not own_code_only or kv[1] < 0.97 * total]  # drop the wrappers
         ranked = sorted(rows, key=lambda kv: -kv[1])[:TOP]
         return [{"function": k, "seconds": v, "pct": v / total * 100} for k, v in ranked]
@@ -85,11 +87,23 @@ async def _asgi_post(app: Any, path: str, raw: bytes) -> int:
             status = message["status"]
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
-                    (b"content-length", str(len(raw)).encode())],
-        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000), "state": {},
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(raw)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
     }
     await app(scope, receive, send)
     assert status == 200, status
@@ -100,8 +114,12 @@ def _asgi_profile(patient: Patient, count: int) -> dict[str, Any]:
     from pyinstrument import Profiler
 
     data = tempfile.mkdtemp(prefix="cds-bench-")
-    os.environ.update(CDS_AUTH="off", CDS_RELOAD="false", CDS_LOG_LEVEL="WARNING",
-                      CDS_DATABASE_URL=f"sqlite+aiosqlite:///{data}/feedback.sqlite3")
+    os.environ.update(
+        CDS_AUTH="off",
+        CDS_RELOAD="false",
+        CDS_LOG_LEVEL="WARNING",
+        CDS_DATABASE_URL=f"sqlite+aiosqlite:///{data}/feedback.sqlite3",
+    )
     from bench_app import app as make_app
 
     app = make_app()

@@ -1,3 +1,4 @@
+# ruff: noqa: E501, RUF001  (Markdown text: long table rows, micro and multiplication signs)
 """Targets and the Markdown report (docs/benchmarks.md) from the results of one run."""
 
 from __future__ import annotations
@@ -27,11 +28,23 @@ def machine_info() -> dict[str, Any]:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    mem_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal"))
+    mem_kib = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
     versions = {}
-    for package in ("uvicorn", "starlette", "orjson", "httpx", "pydantic", "datalogic-py", "pyinstrument",
-                    "uvloop", "httptools"):
+    for package in (
+        "uvicorn",
+        "starlette",
+        "orjson",
+        "httpx",
+        "pydantic",
+        "datalogic-py",
+        "pyinstrument",
+        "uvloop",
+        "httptools",
+    ):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -39,9 +52,14 @@ def machine_info() -> dict[str, Any]:
     import os
 
     return {
-        "cpu": cpu, "cpus": os.cpu_count(), "memory_gib": round(mem_kib / 1024 / 1024, 1),
-        "kernel": platform.release(), "os": _cmd(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
-        "python": sys.version.split()[0], "packages": versions, "java": _cmd(["java", "-version"]),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "os": _cmd(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
+        "python": sys.version.split()[0],
+        "packages": versions,
+        "java": _cmd(["java", "-version"]),
         "git_commit": _cmd(["git", "rev-parse", "--short", "HEAD"]),
     }
 
@@ -49,9 +67,9 @@ def machine_info() -> dict[str, Any]:
 def _get(results: dict, *path: Any) -> Any:
     node: Any = results
     for key in path:
-        if isinstance(node, dict) and key in node:
-            node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+        if (isinstance(node, dict) and key in node) or (
+            isinstance(node, list) and isinstance(key, int) and key < len(node)
+        ):
             node = node[key]
         else:
             return None
@@ -74,24 +92,51 @@ def targets(results: dict) -> list[dict[str, Any]]:
 
     def add(name: str, value: float | None, ok: Any, shown: str, note: str = "") -> None:
         status = "n/a" if value is None else ("PASS" if ok(value) else "FAIL")
-        found.append({"name": name, "value": value, "status": status,
-                      "measured": "not measured" + (f" ({note})" if note else "") if value is None else shown})
+        found.append(
+            {
+                "name": name,
+                "value": value,
+                "status": status,
+                "measured": "not measured" + (f" ({note})" if note else "") if value is None else shown,
+            }
+        )
 
     ratio = _logic_ratio(results)
-    add("reference rule within 3x of hand-written Python", ratio, lambda v: v <= 3,
-        f"{ratio:.2f}x (worst data size)" if ratio else "")
+    add(
+        "reference rule within 3x of hand-written Python",
+        ratio,
+        lambda v: v <= 3,
+        f"{ratio:.2f}x (worst data size)" if ratio else "",
+    )
     ratio = _http_ratio(results)
-    add("service throughput >= 50% of the floor endpoint (100-resource patient)", ratio, lambda v: v >= 0.5,
-        f"{ratio * 100:.1f}% (worst hook)" if ratio else "")
+    add(
+        "service throughput >= 50% of the floor endpoint (100-resource patient)",
+        ratio,
+        lambda v: v >= 0.5,
+        f"{ratio * 100:.1f}% (worst hook)" if ratio else "",
+    )
     growth = _get(results, "inprocess", "growth") or {}
     worst = max((g["x_1000_vs_100_median"] for g in growth.values()), default=None)
-    add("1000-resource patient at most 12x the 100-resource one (in-process median)", worst, lambda v: v <= 12,
-        f"{worst:.2f}x (worst hook)" if worst else "")
-    add("at least 10x lower latency than the cqf-ruler peer", None, None, "",
-        "the peer could not be run; see section 5")
+    add(
+        "1000-resource patient at most 12x the 100-resource one (in-process median)",
+        worst,
+        lambda v: v <= 12,
+        f"{worst:.2f}x (worst hook)" if worst else "",
+    )
+    add(
+        "at least 10x lower latency than the cqf-ruler peer",
+        None,
+        None,
+        "",
+        "the peer could not be run; see section 5",
+    )
     growth_pct = _get(results, "memory", "rss_growth_pct_first_to_second_step")
-    add("RSS growth under 10% between 5k and 10k requests", growth_pct, lambda v: v < 10,
-        f"{growth_pct:+.2f}%" if growth_pct is not None else "")
+    add(
+        "RSS growth under 10% between 5k and 10k requests",
+        growth_pct,
+        lambda v: v < 10,
+        f"{growth_pct:+.2f}%" if growth_pct is not None else "",
+    )
     return found
 
 
@@ -105,13 +150,17 @@ def render(results: dict) -> str:
     out: list[str] = []
     w = out.append
     w("# Benchmarks\n")
-    w(f"Generated by `.venv/bin/python {results['command']}` on {date}"
-      f" (total {results['finished'] - results['started']:.0f} s, commit `{m['git_commit']}`"
-      f"{', quick mode: shorter runs' if results['quick'] else ''}). Every ratio below comes from this one "
-      "run on one machine. Raw numbers: `benchmarks/results.json`.\n")
+    w(
+        f"Generated by `.venv/bin/python {results['command']}` on {date}"
+        f" (total {results['finished'] - results['started']:.0f} s, commit `{m['git_commit']}`"
+        f"{', quick mode: shorter runs' if results['quick'] else ''}). Every ratio below comes from this one "
+        "run on one machine. Raw numbers: `benchmarks/results.json`.\n"
+    )
     w("## Machine\n")
-    w(f"- CPU: {m['cpu']}, {m['cpus']} logical CPUs; memory {m['memory_gib']} GiB; {m['os']}, "
-      f"kernel {m['kernel']}")
+    w(
+        f"- CPU: {m['cpu']}, {m['cpus']} logical CPUs; memory {m['memory_gib']} GiB; {m['os']}, "
+        f"kernel {m['kernel']}"
+    )
     w(f"- Python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()))
     w(f"- Java: {m['java']}; load generator: {_get(results, 'http', 'wrk') or 'n/a'}\n")
 
@@ -122,34 +171,44 @@ def render(results: dict) -> str:
     w("")
 
     w("## How to run\n")
-    w("```sh\n.venv/bin/python benchmarks/run.py            # full run, about 6-8 minutes\n"
-      ".venv/bin/python benchmarks/run.py --quick    # shorter runs, about 3 minutes\n"
-      ".venv/bin/python benchmarks/run.py --skip fallback --skip peer   # without Java\n```\n")
-    w("Each section also runs alone (`benchmarks/inprocess.py`, `http_load.py`, `memory.py`, `fallback.py`, "
-      "`profile_hooks.py`, `costs.py`, `logic_bench.py`, `facts_bench.py`). `wrk` is installed with "
-      "`apt-get install -y wrk` when missing; the fallback section starts HAPI with `scripts/hapi.sh start` "
-      "(and stops it) unless one is already running, which it then leaves alone. Servers run with "
-      "`CDS_AUTH=off CDS_FHIR_ALLOW_HTTP=true CDS_RELOAD=false CDS_LOG_LEVEL=WARNING`, bound to 127.0.0.1, "
-      "started as `python -m uvicorn ... --workers N --log-level warning --no-access-log` (the service via "
-      "`benchmarks/bench_app.py`: the production `create_app` with the clock frozen at the cases' T0 "
-      "2026-11-01 so the cards are the expected ones).\n")
+    w(
+        "```sh\n.venv/bin/python benchmarks/run.py            # full run, about 6-8 minutes\n"
+        ".venv/bin/python benchmarks/run.py --quick    # shorter runs, about 3 minutes\n"
+        ".venv/bin/python benchmarks/run.py --skip fallback --skip peer   # without Java\n```\n"
+    )
+    w(
+        "Each section also runs alone (`benchmarks/inprocess.py`, `http_load.py`, `memory.py`, `fallback.py`, "
+        "`profile_hooks.py`, `costs.py`, `logic_bench.py`, `facts_bench.py`). `wrk` is installed with "
+        "`apt-get install -y wrk` when missing; the fallback section starts HAPI with `scripts/hapi.sh start` "
+        "(and stops it) unless one is already running, which it then leaves alone. Servers run with "
+        "`CDS_AUTH=off CDS_FHIR_ALLOW_HTTP=true CDS_RELOAD=false CDS_LOG_LEVEL=WARNING`, bound to 127.0.0.1, "
+        "started as `python -m uvicorn ... --workers N --log-level warning --no-access-log` (the service via "
+        "`benchmarks/bench_app.py`: the production `create_app` with the clock frozen at the cases' T0 "
+        "2026-11-01 so the cards are the expected ones).\n"
+    )
 
     w("## Synthetic patients\n")
-    w("`benchmarks/patients.py` grows the real case `p25-hw-met-select-vs-sign` (hardware removal criteria "
-      "met) with earlier PT episodes, older pain scores, temperatures and smoking-status observations, "
-      "resolved unrelated conditions and completed unrelated prescriptions, all with unique ids and dated "
-      "so they do not change the decision. Size = resources the order hooks' prefetch returns (patient-view "
-      "has one fewer: it does not prefetch DiagnosticReport). The cards are checked to be identical at every "
-      f"size: **{_get(results, 'inprocess', 'same_cards_at_every_size')}**.\n")
+    w(
+        "`benchmarks/patients.py` grows the real case `p25-hw-met-select-vs-sign` (hardware removal criteria "
+        "met) with earlier PT episodes, older pain scores, temperatures and smoking-status observations, "
+        "resolved unrelated conditions and completed unrelated prescriptions, all with unique ids and dated "
+        "so they do not change the decision. Size = resources the order hooks' prefetch returns (patient-view "
+        "has one fewer: it does not prefetch DiagnosticReport). The cards are checked to be identical at every "
+        f"size: **{_get(results, 'inprocess', 'same_cards_at_every_size')}**.\n"
+    )
 
     w("## 1. Logic: the JSON-Logic reference rule\n")
     rows = _get(results, "logic", "rows")
     if rows:
-        w("The reference rule of the research note (`benchmarks/logic_bench.py`), median µs per evaluation "
-          "over timeit autorange runs, with extra unused facts in the data:\n")
+        w(
+            "The reference rule of the research note (`benchmarks/logic_bench.py`), median µs per evaluation "
+            "over timeit autorange runs, with extra unused facts in the data:\n"
+        )
         w("| evaluator | extra facts | µs/eval | × hand-written |\n|---|---:|---:|---:|")
         for r in rows:
-            w(f"| {r['evaluator']} | {r['extra_facts']} | {r['us_per_eval']:.3f} | {r['x_hand_written']:.2f} |")
+            w(
+                f"| {r['evaluator']} | {r['extra_facts']} | {r['us_per_eval']:.3f} | {r['x_hand_written']:.2f} |"
+            )
         w("")
     else:
         w(f"Not measured: {_get(results, 'logic', 'error')}\n")
@@ -157,84 +216,122 @@ def render(results: dict) -> str:
     w("## 2. In-process hook evaluation\n")
     rows = _get(results, "inprocess", "rows")
     if rows:
-        w("`cds_service.hooks.call_service` with complete prefetch (validation, record indexing, every plan "
-          "definition of the hook, response), no HTTP, one event loop; wall time per call.\n")
-        w("| hook | resources | calls | median ms | p99 ms | mean ms | cards |\n|---|---:|---:|---:|---:|---:|---|")
+        w(
+            "`cds_service.hooks.call_service` with complete prefetch (validation, record indexing, every plan "
+            "definition of the hook, response), no HTTP, one event loop; wall time per call.\n"
+        )
+        w(
+            "| hook | resources | calls | median ms | p99 ms | mean ms | cards |\n|---|---:|---:|---:|---:|---:|---|"
+        )
         for r in rows:
-            w(f"| {r['hook']} | {r['record_resources']} | {r['n']} | {r['median_ms']:.3f} | {r['p99_ms']:.3f} | "
-              f"{r['mean_ms']:.3f} | {', '.join(r['cards']) or 'none'} |")
+            w(
+                f"| {r['hook']} | {r['record_resources']} | {r['n']} | {r['median_ms']:.3f} | {r['p99_ms']:.3f} | "
+                f"{r['mean_ms']:.3f} | {', '.join(r['cards']) or 'none'} |"
+            )
         w("\nGrowth with record size (medians):\n")
-        w("| hook | 100 vs 20 | 1000 vs 100 | marginal µs per extra resource (100→1000) |\n|---|---:|---:|---:|")
+        w(
+            "| hook | 100 vs 20 | 1000 vs 100 | marginal µs per extra resource (100→1000) |\n|---|---:|---:|---:|"
+        )
         for hook, g in results["inprocess"]["growth"].items():
-            w(f"| {hook} | {_f(g['x_100_vs_20_median'])}x | {g['x_1000_vs_100_median']:.2f}x | "
-              f"{g['us_per_resource_100_to_1000']:.1f} |")
-        w("\nCost grows linearly with the record (a fixed part of about 0.5–1 ms for the rules plus a "
-          "per-resource part for validation, indexing and date parsing); 10x the resources costs less than "
-          "10x the time because the fixed part is amortised.\n")
+            w(
+                f"| {hook} | {_f(g['x_100_vs_20_median'])}x | {g['x_1000_vs_100_median']:.2f}x | "
+                f"{g['us_per_resource_100_to_1000']:.1f} |"
+            )
+        w(
+            "\nCost grows linearly with the record (a fixed part of about 0.5–1 ms for the rules plus a "
+            "per-resource part for validation, indexing and date parsing); 10x the resources costs less than "
+            "10x the time because the fixed part is amortised.\n"
+        )
     else:
         w(f"Not measured: {_get(results, 'inprocess', 'error')}\n")
 
     w("## 3. HTTP under load (loopback)\n")
     http = results.get("http") or {}
     if http.get("runs"):
-        w(f"wrk, {http['threads']} threads, {http['connections']} connections, {http['seconds']} s per run "
-          f"(after a 2 s warm-up of each server), uvicorn with {http['workers']} worker(s) for both servers on "
-          f"the same {m['cpus']}-CPU machine as wrk. Body: the full CDS Hooks request with complete prefetch for "
-          f"the {http['patient_resources']}-resource patient. Floor = `benchmarks/floor_app.py`: Starlette on the "
-          "same uvicorn, `orjson.loads` of the body, fixed `{\"cards\": []}`.\n")
-        w("| hook | body bytes | server | req/s | p50 ms | p90 ms | p99 ms | non-2xx/errors |\n"
-          "|---|---:|---|---:|---:|---:|---:|---:|")
+        w(
+            f"wrk, {http['threads']} threads, {http['connections']} connections, {http['seconds']} s per run "
+            f"(after a 2 s warm-up of each server), uvicorn with {http['workers']} worker(s) for both servers on "
+            f"the same {m['cpus']}-CPU machine as wrk. Body: the full CDS Hooks request with complete prefetch for "
+            f"the {http['patient_resources']}-resource patient. Floor = `benchmarks/floor_app.py`: Starlette on the "
+            'same uvicorn, `orjson.loads` of the body, fixed `{"cards": []}`.\n'
+        )
+        w(
+            "| hook | body bytes | server | req/s | p50 ms | p90 ms | p99 ms | non-2xx/errors |\n"
+            "|---|---:|---|---:|---:|---:|---:|---:|"
+        )
         for r in http["runs"]:
             for name in ("service", "floor"):
                 s = r[name]
                 errors = s["errors_status"] + s["errors_connect"] + s["errors_read"] + s["errors_timeout"]
-                w(f"| {r['hook']} | {r['body_bytes']} | {name} | {s['rps']:.0f} | {s['p50_ms']:.2f} | "
-                  f"{s['p90_ms']:.2f} | {s['p99_ms']:.2f} | {errors} |")
-        w("\n| hook | cards | throughput service/floor | p50 service/floor | p99 service/floor |\n"
-          "|---|---|---:|---:|---:|")
+                w(
+                    f"| {r['hook']} | {r['body_bytes']} | {name} | {s['rps']:.0f} | {s['p50_ms']:.2f} | "
+                    f"{s['p90_ms']:.2f} | {s['p99_ms']:.2f} | {errors} |"
+                )
+        w(
+            "\n| hook | cards | throughput service/floor | p50 service/floor | p99 service/floor |\n"
+            "|---|---|---:|---:|---:|"
+        )
         for r in http["runs"]:
-            w(f"| {r['hook']} | {', '.join(r['cards'])} | **{r['throughput_ratio'] * 100:.1f}%** | "
-              f"{r['p50_ratio']:.1f}x | {r['p99_ratio']:.1f}x |")
-        w(f"\nwrk command (per run): `{http['runs'][0]['service']['command']}`, with `post.lua` setting "
-          "method, `Content-Type` and the body (written by `benchmarks/http_load.py`).\n")
+            w(
+                f"| {r['hook']} | {', '.join(r['cards'])} | **{r['throughput_ratio'] * 100:.1f}%** | "
+                f"{r['p50_ratio']:.1f}x | {r['p99_ratio']:.1f}x |"
+            )
+        w(
+            f"\nwrk command (per run): `{http['runs'][0]['service']['command']}`, with `post.lua` setting "
+            "method, `Content-Type` and the body (written by `benchmarks/http_load.py`).\n"
+        )
         inproc = {(r["hook"], r["size"]): r["median_ms"] for r in (_get(results, "inprocess", "rows") or [])}
         for r in http["runs"]:
             cpu_ms, floor_ms = 1e3 / r["service"]["rps"], 1e3 / r["floor"]["rps"]
             core = inproc.get((r["hook"], http["patient_resources"]))
-            w(f"- {r['hook']}: one worker serves a request every {cpu_ms:.2f} ms under load (floor "
-              f"{floor_ms:.2f} ms); `call_service` alone takes {_f(core)} ms in-process, so about "
-              f"{_f(cpu_ms - core - floor_ms if core else None)} ms per request goes to the HTTP-side work "
-              "above the floor (JSON nesting check, the dev-mode auth warning log line, audit, Starlette "
-              "routing/CORS, response).")
-        w("\nThe 50% target means the whole service call may cost at most twice the floor's "
-          f"{1e3 / http['runs'][0]['floor']['rps']:.2f} ms, i.e. about 1 ms, while evaluating the rules on "
-          "100 resources alone takes about 2 ms in-process: the target cannot be met by the optimisations "
-          "below alone (they remove roughly 1 ms of the gap), only with a cheaper record/rule path as well.\n")
+            w(
+                f"- {r['hook']}: one worker serves a request every {cpu_ms:.2f} ms under load (floor "
+                f"{floor_ms:.2f} ms); `call_service` alone takes {_f(core)} ms in-process, so about "
+                f"{_f(cpu_ms - core - floor_ms if core else None)} ms per request goes to the HTTP-side work "
+                "above the floor (JSON nesting check, the dev-mode auth warning log line, audit, Starlette "
+                "routing/CORS, response)."
+            )
+        w(
+            "\nThe 50% target means the whole service call may cost at most twice the floor's "
+            f"{1e3 / http['runs'][0]['floor']['rps']:.2f} ms, i.e. about 1 ms, while evaluating the rules on "
+            "100 resources alone takes about 2 ms in-process: the target cannot be met by the optimisations "
+            "below alone (they remove roughly 1 ms of the gap), only with a cheaper record/rule path as well.\n"
+        )
         peak = http.get("service_peak_rss_kib") or {}
         floor = http.get("floor_peak_rss_kib") or {}
-        w("Peak RSS after the load runs (VmHWM): service " + ", ".join(
-            f"pid {pid}: {v['VmHWM'] / 1024:.1f} MiB" for pid, v in peak.items())
-          + "; floor " + ", ".join(f"pid {pid}: {v['VmHWM'] / 1024:.1f} MiB" for pid, v in floor.items()) + ".\n")
+        w(
+            "Peak RSS after the load runs (VmHWM): service "
+            + ", ".join(f"pid {pid}: {v['VmHWM'] / 1024:.1f} MiB" for pid, v in peak.items())
+            + "; floor "
+            + ", ".join(f"pid {pid}: {v['VmHWM'] / 1024:.1f} MiB" for pid, v in floor.items())
+            + ".\n"
+        )
     else:
         w(f"Not measured: {http.get('error')}\n")
 
     w("## 4. FHIR fallback (no prefetch, local HAPI FHIR R4)\n")
     fb = results.get("fallback") or {}
     if fb.get("rows"):
-        w(f"The 100-resource patient (ids prefixed `bench-`) was loaded into HAPI at `{fb['base']}` with one "
-          f"transaction of {fb['loaded_resources']} PUTs ({fb['load_seconds']:.1f} s) and removed afterwards. "
-          f"{fb['calls']} calls each, in-process `call_service` with an allowlisted `FhirFetcher` on one "
-          "keep-alive httpx client; the service fetches every prefetch key concurrently and follows the "
-          "search `next` links. HAPI's default page size is 20, so `_count=200` (`CDS_FHIR_PAGE_SIZE`) is "
-          "measured too. HAPI runs with the launcher's JVM flags (`-XX:TieredStopAtLevel=1`, in-memory H2).\n")
-        w("| hook | page size | keys fetched | resources | median ms | p95 ms | p99 ms | full-prefetch median ms "
-          "| × full prefetch | same cards |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        w(
+            f"The 100-resource patient (ids prefixed `bench-`) was loaded into HAPI at `{fb['base']}` with one "
+            f"transaction of {fb['loaded_resources']} PUTs ({fb['load_seconds']:.1f} s) and removed afterwards. "
+            f"{fb['calls']} calls each, in-process `call_service` with an allowlisted `FhirFetcher` on one "
+            "keep-alive httpx client; the service fetches every prefetch key concurrently and follows the "
+            "search `next` links. HAPI's default page size is 20, so `_count=200` (`CDS_FHIR_PAGE_SIZE`) is "
+            "measured too. HAPI runs with the launcher's JVM flags (`-XX:TieredStopAtLevel=1`, in-memory H2).\n"
+        )
+        w(
+            "| hook | page size | keys fetched | resources | median ms | p95 ms | p99 ms | full-prefetch median ms "
+            "| × full prefetch | same cards |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
+        )
         for r in fb["rows"]:
             n = r["no_prefetch"]
-            w(f"| {r['hook']} | {r['page_size']} | {r['fetched_keys']} | {r['record_resources']} | "
-              f"{n['median_ms']:.1f} | {n['p95_ms']:.1f} | {n['p99_ms']:.1f} | "
-              f"{r['full_prefetch']['median_ms']:.2f} | {r['x_full_prefetch_median']:.0f}x | "
-              f"{r['same_cards_as_prefetch']} |")
+            w(
+                f"| {r['hook']} | {r['page_size']} | {r['fetched_keys']} | {r['record_resources']} | "
+                f"{n['median_ms']:.1f} | {n['p95_ms']:.1f} | {n['p99_ms']:.1f} | "
+                f"{r['full_prefetch']['median_ms']:.2f} | {r['x_full_prefetch_median']:.0f}x | "
+                f"{r['same_cards_as_prefetch']} |"
+            )
         w("")
     else:
         w(f"Skipped: {fb.get('skipped') or fb.get('error') or 'not run'}\n")
@@ -246,8 +343,10 @@ def render(results: dict) -> str:
         w(f"- {item}")
     check = pe.get("check")
     if check:
-        w(f"- Re-checked in this run: `{check['command']}` → exit {check['exit']}"
-          + (f": `{check.get('error', '')}`" if check.get("error") else ""))
+        w(
+            f"- Re-checked in this run: `{check['command']}` → exit {check['exit']}"
+            + (f": `{check.get('error', '')}`" if check.get("error") else "")
+        )
     w("\nWhat running the peer would need:\n")
     for item in pe.get("needed", []):
         w(f"- {item}")
@@ -256,32 +355,40 @@ def render(results: dict) -> str:
     w("## 6. Memory\n")
     mem = results.get("memory") or {}
     if mem.get("points"):
-        w(f"One uvicorn worker (pid {mem['worker_pid']}), full-prefetch calls for the 100-resource patient "
-          f"(patient-view and order-select alternating) over {mem['concurrency']} keep-alive connections; "
-          "`/proc/<pid>/status` read after start, after a warm-up of "
-          f"{mem['warmup']} requests, then after each step of {mem['step']} requests "
-          f"({mem['failures']} failures, {mem['seconds']:.0f} s for the two steps).\n")
+        w(
+            f"One uvicorn worker (pid {mem['worker_pid']}), full-prefetch calls for the 100-resource patient "
+            f"(patient-view and order-select alternating) over {mem['concurrency']} keep-alive connections; "
+            "`/proc/<pid>/status` read after start, after a warm-up of "
+            f"{mem['warmup']} requests, then after each step of {mem['step']} requests "
+            f"({mem['failures']} failures, {mem['seconds']:.0f} s for the two steps).\n"
+        )
         w("| after requests | VmRSS MiB | VmHWM (peak) MiB |\n|---:|---:|---:|")
         for p in mem["points"]:
             w(f"| {p['after_requests']} | {p['VmRSS'] / 1024:.1f} | {p['VmHWM'] / 1024:.1f} |")
-        w(f"\nRSS growth from the first to the second {mem['step']}-request step: "
-          f"**{mem['rss_growth_pct_first_to_second_step']:+.2f}%**; peak RSS per worker "
-          f"**{mem['peak_rss_kib'] / 1024:.1f} MiB**.\n")
+        w(
+            f"\nRSS growth from the first to the second {mem['step']}-request step: "
+            f"**{mem['rss_growth_pct_first_to_second_step']:+.2f}%**; peak RSS per worker "
+            f"**{mem['peak_rss_kib'] / 1024:.1f} MiB**.\n"
+        )
     else:
         w(f"Not measured: {mem.get('error')}\n")
 
     w("## 7. Profile and cost breakdown\n")
     prof = results.get("profile") or {}
     if prof and "error" not in prof:
-        w("pyinstrument (0.2 ms sampling; profiling inflates absolute times, read the percentages). "
-          "Self = time in the function itself; inclusive = time with its callees, `cds_service`, "
-          "Starlette and logging frames only.\n")
+        w(
+            "pyinstrument (0.2 ms sampling; profiling inflates absolute times, read the percentages). "
+            "Self = time in the function itself; inclusive = time with its callees, `cds_service`, "
+            "Starlette and logging frames only.\n"
+        )
         for name, p in prof.items():
             w(f"### {name} ({p['calls']} calls)\n")
             w("| self % | function | | incl. % | function |\n|---:|---|---|---:|---|")
-            for a, b in zip(p["top_self"][:10], p["top_inclusive"][:10] + [None] * 10):
-                w(f"| {a['pct']:.1f} | `{a['function']}` | | "
-                  + (f"{b['pct']:.1f} | `{b['function']}` |" if b else " | |"))
+            for a, b in zip(p["top_self"][:10], [*p["top_inclusive"][:10], *[None] * 10], strict=False):
+                w(
+                    f"| {a['pct']:.1f} | `{a['function']}` | | "
+                    + (f"{b['pct']:.1f} | `{b['function']}` |" if b else " | |")
+                )
             w("")
     co = results.get("costs") or {}
     if co.get("rows"):
@@ -317,23 +424,23 @@ Production code under `cds_service/` is owned by other engineers, so nothing the
 1. **`cds_service/bodies.py`, `nesting_within`** (called by `read_json` on every request). Measured
    {_f(nest100, 0)} µs on the 100-resource body: {_f(nest100 / loads100 if nest100 and loads100 else None, 1)}x
    the `orjson.loads` it guards ({_f(loads100, 0)} µs), and top of the HTTP-path self-time profile.
-   At {', '.join(f'{p:.2f}' for p in per_req) or 'n/a'} ms of CPU per request under load it is a large part of
+   At {", ".join(f"{p:.2f}" for p in per_req) or "n/a"} ms of CPU per request under load it is a large part of
    the gap to the floor. Proposal: replace the stack of `(child, depth)` tuples built by a generator for
    every child with a recursion that only descends into dict/list children (the candidate
    `benchmarks/costs.py::nesting_within_candidate`, same answers, recursion bounded by `max_json_depth`=64):
    **before {_f(nest100, 0)} µs → after {_f(cand100, 0)} µs** on 100 resources.
 2. **`cds_service/record.py`, `PatientRecord.build` / `make_entry` / `_codings`** and
    **`cds_service/fhirdates.py`, `parse_instant`**: the largest inclusive cost at 1000 resources (see the
-   profile; {_f(by.get((1000, 'PatientRecord.build [hooks.call_service]')), 0)} µs of
-   {_f(by.get((1000, 'whole call_service (order-select)')), 0)} µs). Proposals: build `Entry` lazily per type
+   profile; {_f(by.get((1000, "PatientRecord.build [hooks.call_service]")), 0)} µs of
+   {_f(by.get((1000, "whole call_service (order-select)")), 0)} µs). Proposals: build `Entry` lazily per type
    (most rules read Procedure/Condition/Observation by code via `by_code`; `text` and `label` are only needed
    for text-match value sets and card evidence, so compute them on first use with a cached property
    instead of joining and lower-casing every display string up front); in `parse_instant`, add a fast path
    for the 10-character `YYYY-MM-DD` form (`datetime(int(v[:4]), int(v[5:7]), int(v[8:10]), tzinfo=UTC)`
    or `date.fromisoformat` + cached combine) before `fromisoformat(value.replace("Z", ...))`.
 3. **`cds_service/shape.py`, `problems`** via `patient_data._checked_given`:
-   {_f(by.get((100, 'shape.problems over every resource [patient_data._checked_given]')), 0)} µs /
-   {_f(by.get((1000, 'shape.problems over every resource [patient_data._checked_given]')), 0)} µs for 100 / 1000
+   {_f(by.get((100, "shape.problems over every resource [patient_data._checked_given]")), 0)} µs /
+   {_f(by.get((1000, "shape.problems over every resource [patient_data._checked_given]")), 0)} µs for 100 / 1000
    resources. It is a generator walked per resource for every key of `STRINGS`/`CONCEPTS`; proposal:
    iterate over the resource's own keys intersected with a precomputed `{{key: checker}}` map (as is already
    done for `DATES`), so absent elements cost nothing, and return early on the common all-valid case.

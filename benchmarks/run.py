@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for service and floor")
     parser.add_argument("--skip", action="append", default=[], help="skip a section (e.g. fallback)")
     parser.add_argument("--no-report", action="store_true", help="only write benchmarks/results.json")
-    parser.add_argument("--report-only", action="store_true",
-                        help="re-render docs/benchmarks.md from benchmarks/results.json")
+    parser.add_argument(
+        "--report-only", action="store_true", help="re-render docs/benchmarks.md from benchmarks/results.json"
+    )
     args = parser.parse_args(argv)
     if args.report_only:
         results = json.loads((BENCH / "results.json").read_text())
@@ -66,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         (ROOT / "docs" / "benchmarks.md").write_text(report.render(results))
         return 0
     started = time.time()
-    results: dict = {"quick": args.quick, "started": started, "command": "benchmarks/run.py"
-                     + (" --quick" if args.quick else "")}
+    results: dict = {
+        "quick": args.quick,
+        "started": started,
+        "command": "benchmarks/run.py" + (" --quick" if args.quick else ""),
+    }
     results["machine"] = report.machine_info()
     patients = build_patients()
     hapi = fallback.Hapi()
@@ -100,8 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         (ROOT / "docs" / "benchmarks.md").write_text(report.render(results))
     for target in results["targets"]:
         print(f"{target['status']:<5} {target['name']}: {target['measured']}", file=sys.stderr)
-    print(f"[bench] total {results['finished'] - started:.0f} s; wrote benchmarks/results.json"
-          + ("" if args.no_report else " and docs/benchmarks.md"), file=sys.stderr)
+    print(
+        f"[bench] total {results['finished'] - started:.0f} s; wrote benchmarks/results.json"
+        + ("" if args.no_report else " and docs/benchmarks.md"),
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -68,17 +68,34 @@ class Server:
                 self.process.wait(5)
 
 
-def start(name: str, target: str, workers: int = 1, env: dict[str, str] | None = None,
-          factory: bool = False) -> Server:
+def start(
+    name: str, target: str, workers: int = 1, env: dict[str, str] | None = None, factory: bool = False
+) -> Server:
     """`python -m uvicorn <target>` with identical flags for the service and the floor."""
     port = free_port()
     log = Path(tempfile.mkstemp(prefix=f"bench-{name}-", suffix=".log")[1])
-    args = [PYTHON, "-m", "uvicorn", target, "--app-dir", str(BENCH), "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    args = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        target,
+        "--app-dir",
+        str(BENCH),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     if factory:
         args.append("--factory")
-    process = subprocess.Popen(args, cwd=ROOT, env=env or service_env(), stdout=log.open("wb"),
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        args, cwd=ROOT, env=env or service_env(), stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
     server = Server(name, port, process, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -115,5 +132,6 @@ def memory_kib(pid: int) -> dict[str, int]:
 
 
 def post(base: str, path: str, body: bytes) -> httpx.Response:
-    return httpx.post(base + path, content=body, headers={"Content-Type": "application/json"},
-                      timeout=30, trust_env=False)
+    return httpx.post(
+        base + path, content=body, headers={"Content-Type": "application/json"}, timeout=30, trust_env=False
+    )
