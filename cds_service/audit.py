@@ -56,8 +56,10 @@ def audited(request: Request, action: str) -> Iterator[AuditRecord]:
         raise
     finally:
         client = getattr(request.state, "client", None)  # set once the caller is authenticated
-        record.iss = client.iss if client is not None else "-"
-        log.info(
+        unverified = request.app.state.verifier is None  # CDS_AUTH=off: say so loudly on every call
+        record.iss = client.iss if client is not None else ("UNVERIFIED" if unverified else "-")
+        log.log(
+            logging.WARNING if unverified else logging.INFO,
             "%s service=%s hook=%s hookInstance=%s iss=%s status=%d ms=%.1f resources=%d fetched_keys=%d "
             "cards=%s failed_plans=%s stored=%d",
             record.action,

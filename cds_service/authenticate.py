@@ -1,7 +1,8 @@
 """Who is calling: the CDS client's signed JWT on every discovery, service and feedback call.
 
-With `CDS_AUTH=off` (development only) nobody is verified, a warning is logged on every call, and the FHIR
-servers the service may contact are those of `CDS_FHIR_ALLOWED_SERVERS`.
+With `CDS_AUTH=off` (development only) nobody is verified: a warning at start-up says so, and every call's
+audit line is logged as a WARNING with `iss=UNVERIFIED`. The FHIR servers the service may then contact are
+those of `CDS_FHIR_ALLOWED_SERVERS`.
 """
 
 from __future__ import annotations

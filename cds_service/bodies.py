@@ -30,15 +30,19 @@ def _is_json(content_type: str) -> bool:
 
 
 def nesting_within(value: Any, limit: int) -> bool:
-    """True when no object or array in `value` is nested deeper than `limit` (checked without recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
+    """True when no object or array in `value` is nested deeper than `limit`; descends only into
+    containers, and recursion is bounded by `limit`."""
+
+    def within(node: Any, depth: int) -> bool:
         if depth > limit:
             return False
-        children = node.values() if type(node) is dict else node
-        stack.extend((child, depth + 1) for child in children if type(child) in (dict, list))
-    return True
+        for child in node.values() if type(node) is dict else node:
+            kind = type(child)
+            if (kind is dict or kind is list) and not within(child, depth + 1):
+                return False
+        return True
+
+    return within(value, 1)
 
 
 async def read_json(request: Request, limit: int, max_depth: int = 64) -> Any:

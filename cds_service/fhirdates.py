@@ -7,7 +7,7 @@ are read as UTC.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 
@@ -16,6 +16,8 @@ def parse_instant(value: Any) -> datetime | None:
     if not isinstance(value, str) or len(value) < 4:
         return None
     try:
+        if len(value) == 10:  # the common YYYY-MM-DD, without the general parser
+            return datetime.combine(date.fromisoformat(value), time.min, UTC)
         if len(value) == 4:
             return datetime(int(value), 1, 1, tzinfo=UTC)
         if len(value) == 7:

@@ -172,9 +172,8 @@ def test_every_call_leaves_one_audit_line_without_patient_data(client, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "cds_service.audit"]
     assert len(lines) == 2
     instance = body["hookInstance"]
-    expected = (
-        f"call service=postfusion-pain-order-sign hook=order-sign hookInstance={instance} iss=- status=200 "
-    )
+    service = "service=postfusion-pain-order-sign hook=order-sign"
+    expected = f"call {service} hookInstance={instance} iss=UNVERIFIED status=200 "
     assert lines[0].startswith(expected)
     assert (
         "cards=REV-NOT-MET,REV-ODDS" in lines[0]
