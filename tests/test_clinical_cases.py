@@ -16,6 +16,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from cds_service import cli
+from cds_service.cases import id_list
 
 from support.hooks import ROOT, SERVICES
 from support.requests import discovery_templates, hook_request
@@ -211,11 +212,6 @@ def test_out_of_scope_patients_and_non_trigger_drafts_expect_no_cards():
 # --- the service -----------------------------------------------------------------------------------------
 
 
-def id_list_of(summary: str) -> str:
-    """The ID list a NOT-MET / INCOMPLETE summary ends with: the text after the last ': '."""
-    return summary.rsplit(": ", 1)[-1].strip()
-
-
 def assert_cards(body: dict[str, Any], call: dict[str, Any]) -> None:
     cards = body["cards"]
     actual = Counter((card["source"]["topic"]["code"], card["indicator"]) for card in cards)
@@ -227,7 +223,7 @@ def assert_cards(body: dict[str, Any], call: dict[str, Any]) -> None:
             continue
         candidates = [c["summary"] for c in cards if c["source"]["topic"]["code"] == wanted["ruleId"]]
         assert any(
-            wanted["unmet"] in summary and id_list_of(summary) == wanted["unmet"] for summary in candidates
+            wanted["unmet"] in summary and id_list(summary) == wanted["unmet"] for summary in candidates
         ), f"{wanted['ruleId']}: expected unmet {wanted['unmet']!r}, got {candidates}"
 
 

@@ -8,6 +8,7 @@ errors and logs carry neither the token nor URLs (which hold patient ids).
 from __future__ import annotations
 
 import asyncio
+import copy
 import ipaddress
 import logging
 import re
@@ -180,8 +181,11 @@ class FhirFetcher:
         self._require_https = require_https
 
     def for_servers(self, allowed_servers: Sequence[str]) -> FhirFetcher:
-        """The same fetcher restricted to other servers: those the authenticated client may send us."""
-        return FhirFetcher(self._client, allowed_servers, self._limits, require_https=self._require_https)
+        """The same fetcher restricted to other servers: those the authenticated client may send us.
+        A shallow copy, so the shared client's cookie policy is not set again on every request."""
+        restricted = copy.copy(self)
+        restricted._allowed = tuple(allowed_servers)
+        return restricted
 
     async def fetch(self, fhir_server: str, relative_url: str, access_token: str | None) -> dict | None:
         """Run one rendered template: a resource, None for a missing read, or one merged searchset."""
