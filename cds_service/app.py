@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from starlette.applications import Starlette
@@ -16,15 +16,16 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .auth import JwtVerifier, ReplayCache, TrustedClient, load_trusted_clients
+from .auth import JwtVerifier, TrustedClient, load_trusted_clients
 from .bodies import outcome_response
 from .config import Settings, fetch_limits
 from .fhir import FhirFetcher
 from .logs import configure_logging
 from .plans.registry import RuleRegistry
 from .protocol.outcome import ClientError, Issue
+from .request_id import HEADER, RequestIdMiddleware
 from .routes import ROUTES
-from .store import FeedbackStore
+from .store import Database, FeedbackStore, IssuedCards, SeenTokens
 
 log = logging.getLogger("cds_service")
 
@@ -70,22 +71,24 @@ def trusted_clients(settings: Settings) -> list[TrustedClient] | None:
 def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Starlette:
     """Build the app; plan definitions load now, so an invalid set stops start-up with its problems."""
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     clients = trusted_clients(settings)
     rules = RuleRegistry(settings.plandefinitions_dir, settings.parameters_file)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = FeedbackStore(settings.database_url)
-        await store.start()
+        database = Database(settings.database_url)
+        await database.migrate()
         limits = fetch_limits(settings)
         async with httpx.AsyncClient(follow_redirects=False) as client:
-            app.state.store = store
+            app.state.database = database
+            app.state.feedback = FeedbackStore(database)
+            app.state.cards = IssuedCards(database, timedelta(days=settings.card_retention_days))
             app.state.fetcher = FhirFetcher(
                 client, settings.fhir_allowed_servers, limits, require_https=not settings.fhir_allow_http
             )
             app.state.verifier = (
-                JwtVerifier(clients, client, replay=ReplayCache()) if clients is not None else None
+                JwtVerifier(clients, client, replay=SeenTokens(database)) if clients is not None else None
             )
             watcher = asyncio.create_task(rules.watch()) if settings.reload else None
             try:
@@ -95,19 +98,21 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
                     watcher.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await watcher
-                await store.close()
+                await database.close()
 
     app = Starlette(
         routes=ROUTES,
         middleware=[
+            Middleware(RequestIdMiddleware),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type", "Accept"],
+                allow_headers=["Authorization", "Content-Type", "Accept", HEADER],
+                expose_headers=[HEADER],
                 allow_private_network=True,  # a public https sandbox calling a service on localhost
                 max_age=600,
-            )
+            ),
         ],
         exception_handlers={ClientError: _client_error, HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,

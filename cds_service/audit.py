@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from .metrics import REQUEST_LATENCY, REQUESTS
 from .protocol.outcome import ClientError
 from .protocol.request import UUID
 
@@ -44,6 +45,16 @@ class AuditRecord:
             self.hook_instance = body["hookInstance"]
 
 
+def count_request(request: Request, record: AuditRecord, elapsed: float) -> None:
+    """Metrics of the call, labelled only with values we define: unknown service ids
+    are counted as 'unknown', so callers cannot create series."""
+    service = request.app.state.rules.services.get(record.service)
+    service_id = service.id if service is not None else ("-" if record.service == "-" else "unknown")
+    hook = service.hook if service is not None else "-"
+    REQUESTS.labels(record.action, service_id, hook, str(record.status)).inc()
+    REQUEST_LATENCY.labels(record.action, service_id, hook).observe(elapsed)
+
+
 @contextmanager
 def audited(request: Request, action: str) -> Iterator[AuditRecord]:
     """Log the record when the block ends, however it ends (a ClientError gives its own status)."""
@@ -58,20 +69,26 @@ def audited(request: Request, action: str) -> Iterator[AuditRecord]:
         client = getattr(request.state, "client", None)  # set once the caller is authenticated
         unverified = request.app.state.verifier is None  # CDS_AUTH=off: say so loudly on every call
         record.iss = client.iss if client is not None else ("UNVERIFIED" if unverified else "-")
+        elapsed = time.perf_counter() - started
+        count_request(request, record, elapsed)
+        fields = {
+            "action": record.action,
+            "service": record.service,
+            "hook": record.hook,
+            "hookInstance": record.hook_instance,
+            "iss": record.iss,
+            "status": record.status,
+            "ms": round(elapsed * 1000, 1),
+            "resources": record.resources,
+            "fetched_keys": record.fetched_keys,
+            "cards": ",".join(record.rules) or "-",
+            "failed_plans": ",".join(record.failed_plans) or "-",
+            "stored": record.stored,
+        }
         log.log(
             logging.WARNING if unverified else logging.INFO,
-            "%s service=%s hook=%s hookInstance=%s iss=%s status=%d ms=%.1f resources=%d fetched_keys=%d "
-            "cards=%s failed_plans=%s stored=%d",
-            record.action,
-            record.service,
-            record.hook,
-            record.hook_instance,
-            record.iss,
-            record.status,
-            (time.perf_counter() - started) * 1000,
-            record.resources,
-            record.fetched_keys,
-            ",".join(record.rules) or "-",
-            ",".join(record.failed_plans) or "-",
-            record.stored,
+            " ".join(
+                [record.action, *(f"{key}={value}" for key, value in fields.items() if key != "action")]
+            ),
+            extra=fields,  # the JSON log format makes each a field of its own
         )

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     )
     reload: bool = Field(default=True, description="Watch the plan-definition folder and reload on change.")
     log_level: str = Field(default="INFO", description="Python logging level.")
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="Log lines as JSON objects ('json') or plain text ('text')."
+    )
+    card_retention_days: int = Field(
+        default=730,
+        ge=1,
+        description="Days a card's uuid → rule id record is kept for feedback attribution.",
+    )
 
     @field_validator("cors_origins", "fhir_allowed_servers", mode="before")
     @classmethod

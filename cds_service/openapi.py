@@ -230,6 +230,18 @@ def build_openapi(services: Mapping[str, Service]) -> dict[str, Any]:
                     [500],
                 )
             },
+            "/metrics": {
+                "get": _operation(
+                    "Prometheus metrics (counts and latencies; no patient data)",
+                    {
+                        "200": {
+                            "description": "Prometheus text exposition format 0.0.4",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                    [500],
+                )
+            },
             "/openapi.json": {
                 "get": _operation(
                     "This document",

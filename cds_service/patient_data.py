@@ -76,7 +76,7 @@ def _checked_given(key: str, value: dict[str, Any]) -> list[dict[str, Any]]:
 def _checked_fetched(value: dict[str, Any]) -> list[dict[str, Any]]:
     """The resources the FHIR server sent; malformed ones make the key unavailable."""
     for location, problem in _issues(value, "response"):
-        raise FetchError(f"FHIR server sent malformed data ({location}: {problem})")
+        raise FetchError(f"FHIR server sent malformed data ({location}: {problem})", kind="invalid")
     return resources_of(value)
 
 

@@ -11,6 +11,7 @@ from .authenticate import authenticate
 from .bodies import JSON, read_json
 from .fhir import FhirFetcher
 from .hooks import call_service
+from .metrics import CARDS, FEEDBACK, PREFETCH_KEYS, metrics
 from .openapi import openapi
 from .protocol.feedback import FeedbackRequest
 from .protocol.outcome import ClientError, issues_from_validation
@@ -54,8 +55,11 @@ async def service_call(request: Request) -> JSON:
         result = await call_service(
             service, ruleset, body, _fetcher(request), state.clock(), source_base, settings.max_resources
         )
+        cards = result.response["cards"]
+        await state.cards.record(service.id, cards, state.clock())
         audit.status = 200
-        audit.rules = [card["source"]["topic"]["code"] for card in result.response["cards"]]
+        audit.rules = [card["source"]["topic"]["code"] for card in cards]
+        count_cards(service, cards, len(service.prefetch) - result.fetched_keys, result.fetched_keys)
         audit.resources, audit.fetched_keys, audit.failed_plans = (
             result.resources,
             result.fetched_keys,
@@ -74,10 +78,20 @@ async def feedback(request: Request) -> JSON:
             submission = FeedbackRequest.model_validate(body)
         except ValidationError as error:
             raise ClientError(400, issues_from_validation(error)) from None
-        stored = await state.store.add(service.id, submission.feedback)
+        stored = await state.feedback.add(service.id, submission.feedback, state.clock())
+        rules = await state.cards.rules_of(row.card_uuid for row in stored)
+        for row in stored:
+            FEEDBACK.labels(rules.get(row.card_uuid, "unattributed"), row.outcome).inc()
         audit.status = 200
-        audit.stored = stored
-        return JSON({"received": len(submission.feedback), "stored": stored})
+        audit.stored = len(stored)
+        return JSON({"received": len(submission.feedback), "stored": len(stored)})
+
+
+def count_cards(service: Service, cards: list[dict], given_keys: int, fetched_keys: int) -> None:
+    for card in cards:
+        CARDS.labels(service.id, card["source"]["topic"]["code"], card["indicator"]).inc()
+    PREFETCH_KEYS.labels(service.id, "given").inc(given_keys)
+    PREFETCH_KEYS.labels(service.id, "fetched").inc(fetched_keys)
 
 
 async def healthz(request: Request) -> JSON:
@@ -88,7 +102,7 @@ async def readyz(request: Request) -> JSON:
     state = request.app.state
     checks = {
         "planDefinitions": bool(state.rules.services),
-        "store": await state.store.ping(),
+        "store": await state.database.ping(),
     }
     return JSON(
         {"status": "ready" if all(checks.values()) else "not ready", "checks": checks},
@@ -102,6 +116,7 @@ ROUTES = [
     Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
     Route("/rules/{plan_id}", plan_page, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
 ]

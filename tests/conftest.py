@@ -3,7 +3,7 @@ loopback FHIR server for the fallback path."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,9 @@ from starlette.testclient import TestClient
 
 from cds_service.app import create_app
 from cds_service.config import Settings
+from cds_service.store import Database, SeenTokens
 
+from support.databases import fresh_database, postgres_server
 from support.fhir_server import FhirState, running_fhir_server
 from support.hooks import T0
 
@@ -27,6 +29,31 @@ def fhir_server() -> Iterator[tuple[str, FhirState]]:
 def fhir(fhir_server: tuple[str, FhirState]) -> tuple[str, FhirState]:
     fhir_server[1].reset()
     return fhir_server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each store test runs on both: an empty SQLite file, and an empty database on real PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'cds.sqlite3'}"
+        return
+    with fresh_database(request.getfixturevalue("postgres")) as url:
+        yield url
+
+
+@pytest.fixture
+async def seen_tokens(tmp_path: Path) -> AsyncIterator[SeenTokens]:
+    """The JWT replay store, on a migrated SQLite file (the PostgreSQL variant is in tests/store)."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'tokens.sqlite3'}")
+    await database.migrate()
+    yield SeenTokens(database)
+    await database.close()
 
 
 @pytest.fixture

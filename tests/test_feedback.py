@@ -27,7 +27,7 @@ OVERRIDDEN = {
 
 def stored(client) -> list:
     """The store's rows, read on the app's own event loop."""
-    return client.portal.call(client.app.state.store.all)
+    return client.portal.call(client.app.state.feedback.all)
 
 
 def test_feedback_is_stored(client):

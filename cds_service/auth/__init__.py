@@ -2,14 +2,12 @@
 
 from cds_service.auth.clients import TrustedClient, load_trusted_clients
 from cds_service.auth.errors import AuthError
-from cds_service.auth.replay import ReplayCache, ReplayCacheFull
-from cds_service.auth.verifier import JwtVerifier, VerifiedClient
+from cds_service.auth.verifier import JwtVerifier, ReplayGuard, VerifiedClient
 
 __all__ = [
     "AuthError",
     "JwtVerifier",
-    "ReplayCache",
-    "ReplayCacheFull",
+    "ReplayGuard",
     "TrustedClient",
     "VerifiedClient",
     "load_trusted_clients",

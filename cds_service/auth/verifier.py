@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import jwt
@@ -20,11 +20,16 @@ from cds_service.auth.clients import TrustedClient
 from cds_service.auth.errors import AuthError, clip
 from cds_service.auth.jwks import JwksCache
 from cds_service.auth.keys import KEY_SHAPES, find_jwk, key_for
-from cds_service.auth.replay import ReplayCache, ReplayCacheFull
 
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
 MAX_TOKEN_CHARS = 16 * 1024  # a CDS Hooks JWT is well under 2 KB; refuse to parse megabytes
-MAX_JTI_CHARS = 256  # bounds the replay cache's memory per entry
+MAX_JTI_CHARS = 256  # bounds the replay store's row size
+
+
+class ReplayGuard(Protocol):
+    """Where accepted `jti`s are remembered: shared by every worker and replica (see `store.SeenTokens`)."""
+
+    async def first_use(self, iss: str, jti: str, expires_at: float, now: float) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,7 @@ class JwtVerifier:
         max_lifetime_s: int = 3600,
         jwks_ttl_s: int = 300,
         refresh_interval_s: float = 30.0,
-        replay: ReplayCache | None = None,
+        replay: ReplayGuard,
         clock: Callable[[], float] = time.time,
     ) -> None:
         unsupported = [alg for alg in algorithms if alg not in KEY_SHAPES]
@@ -64,7 +69,7 @@ class JwtVerifier:
         self._max_lifetime_s = max_lifetime_s
         self._clock = clock
         self._jwks = JwksCache(http, ttl_s=jwks_ttl_s, refresh_interval_s=refresh_interval_s, clock=clock)
-        self._replay = replay if replay is not None else ReplayCache(clock=clock)
+        self._replay = replay
 
     async def verify(self, authorization_header: str | None, audience: str) -> VerifiedClient:
         """The verified caller, or AuthError. `audience`: the public URL of the endpoint being called."""
@@ -78,11 +83,7 @@ class JwtVerifier:
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
             raise AuthError("bad jti")
-        try:
-            fresh = self._replay.remember(jti, client.iss, claims["exp"] + self._leeway_s)
-        except ReplayCacheFull:
-            raise AuthError("replay cache full") from None
-        if not fresh:
+        if not await self._replay.first_use(client.iss, jti, claims["exp"] + self._leeway_s, self._clock()):
             raise AuthError("replayed jti")
         return VerifiedClient(iss=client.iss, client=client, jti=jti, tenant=tenant)
 

@@ -18,11 +18,14 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 import orjson
+
+from ..metrics import FHIR_FETCH_ERRORS, FHIR_REQUEST_LATENCY
+from ..request_id import HEADER, current_request_id
 
 __all__ = ["FetchError", "FetchLimits", "FhirFetcher", "is_allowed"]
 
@@ -48,13 +51,18 @@ class FetchLimits:
 _DEFAULT_LIMITS = FetchLimits()
 
 
-class FetchError(Exception):
-    """A fetch that failed; `reason` is safe to log and to put in an OperationOutcome."""
+FetchErrorKind = Literal["refused", "timeout", "network", "status", "invalid", "too-large"]
 
-    def __init__(self, reason: str, status: int | None = None) -> None:
+
+class FetchError(Exception):
+    """A fetch that failed; `reason` is safe to log and to put in an OperationOutcome, `kind` (a few fixed
+    values) to count in metrics."""
+
+    def __init__(self, reason: str, status: int | None = None, kind: FetchErrorKind = "refused") -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        self.kind = kind
 
 
 class _Base(NamedTuple):
@@ -121,7 +129,7 @@ async def _total_deadline(seconds: float) -> AsyncIterator[None]:
         async with asyncio.timeout(seconds):
             yield
     except TimeoutError:
-        raise FetchError(f"total time limit of {seconds} s exceeded") from None
+        raise FetchError(f"total time limit of {seconds} s exceeded", kind="timeout") from None
 
 
 def _next_link(bundle: dict) -> str | None:
@@ -137,7 +145,7 @@ def _next_link(bundle: dict) -> str | None:
 def _entries(bundle: dict) -> list:
     entries = bundle.get("entry", [])
     if not isinstance(entries, list):
-        raise FetchError("malformed Bundle (entry is not a list)")
+        raise FetchError("malformed Bundle (entry is not a list)", kind="invalid")
     return entries
 
 
@@ -157,7 +165,7 @@ async def _check_host(host: str) -> None:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host.strip("[]"), None, type=socket.SOCK_STREAM)
     except OSError:
-        raise FetchError("could not resolve FHIR server host") from None
+        raise FetchError("could not resolve FHIR server host", kind="network") from None
     if any(forbidden_address(info[4][0]) for info in infos):
         raise FetchError("FHIR server address not allowed (link-local or metadata)")
 
@@ -214,9 +222,13 @@ class FhirFetcher:
             or _next_link(bundle) is None
         ):
             return bundle
-        await self._check_server(fhir_server)
-        async with _total_deadline(self._limits.total_timeout_s):
-            return await self._collect(fhir_server, bundle, access_token)
+        try:
+            await self._check_server(fhir_server)
+            async with _total_deadline(self._limits.total_timeout_s):
+                return await self._collect(fhir_server, bundle, access_token)
+        except FetchError as exc:
+            FHIR_FETCH_ERRORS.labels(exc.kind).inc()
+            raise
 
     async def _fetch_logged(
         self, key: str, fhir_server: str, relative_url: str, access_token: str | None
@@ -225,6 +237,7 @@ class FhirFetcher:
         try:
             result = await self._fetch(fhir_server, relative_url, access_token)
         except FetchError as exc:
+            FHIR_FETCH_ERRORS.labels(exc.kind).inc()
             elapsed_ms = (time.perf_counter() - started) * 1000
             logger.warning(
                 "fhir fetch failed key=%s status=%s reason=%s elapsed_ms=%.0f",
@@ -263,7 +276,7 @@ class FhirFetcher:
             if resource is None or read:
                 return resource
             if resource["resourceType"] != "Bundle":
-                raise FetchError("search did not return a Bundle")
+                raise FetchError("search did not return a Bundle", kind="invalid")
             return await self._collect(fhir_server, resource, access_token)
 
     async def _check_server(self, fhir_server: str) -> None:
@@ -286,21 +299,21 @@ class FhirFetcher:
         pages, page, seen = 1, first, set()
         while True:
             if len(entries) > limits.max_resources:
-                raise FetchError(f"too many resources (>{limits.max_resources})")
+                raise FetchError(f"too many resources (>{limits.max_resources})", kind="too-large")
             link = _next_link(page)
             if link is None:
                 break
             if pages >= limits.max_pages:
-                raise FetchError(f"too many pages (>{limits.max_pages})")
+                raise FetchError(f"too many pages (>{limits.max_pages})", kind="too-large")
             next_url = urljoin(fhir_server.rstrip("/") + "/", link)
             if not is_allowed(next_url, [fhir_server]):
-                raise FetchError("next link points outside fhirServer")
+                raise FetchError("next link points outside fhirServer", kind="invalid")
             if next_url in seen:
-                raise FetchError("paging loop (a next link repeats)")
+                raise FetchError("paging loop (a next link repeats)", kind="invalid")
             seen.add(next_url)
             page = await self._get(next_url, access_token, missing_ok=False)
             if page is None or page["resourceType"] != "Bundle":
-                raise FetchError("next page is not a Bundle")
+                raise FetchError("next page is not a Bundle", kind="invalid")
             entries.extend(_entries(page))
             pages += 1
         if pages == 1:
@@ -318,6 +331,9 @@ class FhirFetcher:
         if not _agrees_with_httpx(url):
             raise FetchError("request URL rejected")
         headers = {"Accept": "application/fhir+json"}
+        request_id = current_request_id.get()
+        if request_id is not None:
+            headers[HEADER] = request_id
         if access_token is not None:
             if not _TOKEN_CHARS.fullmatch(access_token):
                 raise FetchError("invalid access token")
@@ -330,20 +346,29 @@ class FhirFetcher:
                     url, headers=headers, follow_redirects=False, timeout=httpx.Timeout(timeout)
                 )
         except (TimeoutError, httpx.TimeoutException):
-            raise FetchError(f"timed out after {timeout} s") from None
-        except httpx.ConnectError:
-            raise FetchError("could not connect to FHIR server") from None
+            FHIR_REQUEST_LATENCY.labels("timeout").observe(time.perf_counter() - started)
+            raise FetchError(f"timed out after {timeout} s", kind="timeout") from None
         except httpx.HTTPError as exc:
-            raise FetchError(f"HTTP error talking to FHIR server ({type(exc).__name__})") from None
+            FHIR_REQUEST_LATENCY.labels("network").observe(time.perf_counter() - started)
+            reason = (
+                "could not connect to FHIR server"
+                if isinstance(exc, httpx.ConnectError)
+                else f"HTTP error talking to FHIR server ({type(exc).__name__})"
+            )
+            raise FetchError(reason, kind="network") from None
         status = response.status_code
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        logger.debug("fhir response status=%d elapsed_ms=%.0f", status, elapsed_ms)
+        elapsed = time.perf_counter() - started
+        outcome = "ok" if status == 200 else "not-found" if status in (404, 410) else "status"
+        FHIR_REQUEST_LATENCY.labels(outcome).observe(elapsed)
+        logger.debug("fhir response status=%d elapsed_ms=%.0f", status, elapsed * 1000)
         if missing_ok and status in (404, 410):
             return None
         if response.is_redirect:
-            raise FetchError(f"FHIR server answered {status} (redirects are not followed)", status)
+            raise FetchError(
+                f"FHIR server answered {status} (redirects are not followed)", status, kind="status"
+            )
         if status != 200:
-            raise FetchError(f"FHIR server answered {status}", status)
+            raise FetchError(f"FHIR server answered {status}", status, kind="status")
         return _parse(response.content)
 
 
@@ -351,10 +376,10 @@ def _parse(body: bytes) -> dict:
     try:
         resource = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise FetchError("FHIR server sent a body that is not JSON", 200) from None
+        raise FetchError("FHIR server sent a body that is not JSON", 200, kind="invalid") from None
     resource_type = resource.get("resourceType") if isinstance(resource, dict) else None
     if not (isinstance(resource_type, str) and _RESOURCE_TYPE.fullmatch(resource_type)):
-        raise FetchError("FHIR server sent JSON that is not a FHIR resource", 200)
+        raise FetchError("FHIR server sent JSON that is not a FHIR resource", 200, kind="invalid")
     if resource_type == "OperationOutcome":
-        raise FetchError("FHIR server answered with an OperationOutcome", 200)
+        raise FetchError("FHIR server answered with an OperationOutcome", 200, kind="invalid")
     return resource

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..metrics import PLAN_RELOADS
 from ..services import Service, build_services
 from .loader import load_ruleset
 from .model import RuleSet
@@ -28,9 +29,11 @@ class RuleRegistry:
         except RuleSetError as error:
             for problem in error.problems:
                 log.error("plan definitions not reloaded: %s", problem)
+            PLAN_RELOADS.labels("failed").inc()
             return False
         self.ruleset, self.services = ruleset, build_services(ruleset)
         self.generation += 1
+        PLAN_RELOADS.labels("ok").inc()
         log.info("plan definitions reloaded: %d plans, %d facts", len(ruleset.plans), len(ruleset.facts))
         return True
 

@@ -22,6 +22,7 @@ from jwt_support import (
 )
 
 from cds_service.auth import JwtVerifier, TrustedClient
+from cds_service.store import SeenTokens
 
 
 @pytest.fixture(scope="session")
@@ -89,10 +90,10 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def make_verifier(
-    clients: list[TrustedClient], http: httpx.AsyncClient, clock: FakeClock
+    clients: list[TrustedClient], http: httpx.AsyncClient, clock: FakeClock, seen_tokens: SeenTokens
 ) -> Callable[..., JwtVerifier]:
     def make(**options: Any) -> JwtVerifier:
-        return JwtVerifier(clients, http, clock=clock, **options)
+        return JwtVerifier(clients, http, clock=clock, replay=seen_tokens, **options)
 
     return make
 

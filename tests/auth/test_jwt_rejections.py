@@ -173,18 +173,18 @@ async def test_jwks_unavailable(make_verifier: Any, jwks_server: JwksServer) -> 
 
 
 async def test_redirects_are_not_followed(
-    clients: list[Any], http: Any, clock: Any, jwks_server: JwksServer
+    clients: list[Any], http: Any, clock: Any, jwks_server: JwksServer, seen_tokens: Any
 ) -> None:
     redirected = [replace(clients[0], jwks_url=jwks_server.url("redirect"))]
     with pytest.raises(AuthError, match="jwks unavailable"):
-        await JwtVerifier(redirected, http, clock=clock).verify(bearer(token()), AUD)
+        await JwtVerifier(redirected, http, clock=clock, replay=seen_tokens).verify(bearer(token()), AUD)
     assert jwks_server.counts["redirect"] == 1
     assert jwks_server.counts["main"] == 0
 
 
 @pytest.mark.parametrize("algorithms", [("HS256",), ("ES384", "none"), ()])
 def test_symmetric_or_none_algorithms_cannot_be_configured(
-    clients: list[Any], http: Any, algorithms: tuple[str, ...]
+    clients: list[Any], http: Any, algorithms: tuple[str, ...], seen_tokens: Any
 ) -> None:
     with pytest.raises(ValueError, match="asymmetric"):
-        JwtVerifier(clients, http, algorithms=algorithms)
+        JwtVerifier(clients, http, algorithms=algorithms, replay=seen_tokens)

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from jwt_support import bearer
 
 from cds_service.auth import JwtVerifier, TrustedClient
+from cds_service.store import SeenTokens
 
 SANDBOX_ISS = "https://sandbox.cds-hooks.org"
 SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
@@ -60,19 +61,19 @@ def test_committed_private_key_matches_published_jwks() -> None:
     assert SANDBOX_KEY.public_key().public_numbers() == published
 
 
-async def test_sandbox_token_with_pinned_jwks() -> None:
+async def test_sandbox_token_with_pinned_jwks(seen_tokens: SeenTokens) -> None:
     """Inline keys are pinned: the allowlisted jku is tolerated but not fetched (tests stay offline)."""
     client = TrustedClient(
         iss=SANDBOX_ISS, jwks_url=None, jwks=SANDBOX_JWKS, jku_allowlist=(SANDBOX_JKU,), fhir_servers=()
     )
     async with httpx.AsyncClient(transport=httpx.MockTransport(no_network)) as http:
-        verifier = JwtVerifier([client], http)
+        verifier = JwtVerifier([client], http, replay=seen_tokens)
         for aud in ("http://localhost:8000/cds-services", "http://localhost:8000/cds-services/back-pain"):
             verified = await verifier.verify(bearer(sandbox_token(aud)), aud)
             assert (verified.iss, verified.tenant) == (SANDBOX_ISS, None)
 
 
-async def test_sandbox_token_with_fetched_jwks() -> None:
+async def test_sandbox_token_with_fetched_jwks(seen_tokens: SeenTokens) -> None:
     """The production-shaped set-up: keys from the allowlisted jku, fetched once (here from a mock)."""
     fetched: list[str] = []
 
@@ -84,7 +85,7 @@ async def test_sandbox_token_with_fetched_jwks() -> None:
         iss=SANDBOX_ISS, jwks_url=SANDBOX_JKU, jwks=None, jku_allowlist=(SANDBOX_JKU,), fhir_servers=()
     )
     async with httpx.AsyncClient(transport=httpx.MockTransport(sandbox_site)) as http:
-        verifier = JwtVerifier([client], http)
+        verifier = JwtVerifier([client], http, replay=seen_tokens)
         aud = "https://cds.example.org/cds-services/back-pain"
         await verifier.verify(bearer(sandbox_token(aud)), aud)
         await verifier.verify(bearer(sandbox_token(aud)), aud)

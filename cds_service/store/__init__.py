@@ -1,0 +1,18 @@
+"""Everything the service remembers, in one SQL database shared by all workers and replicas."""
+
+from .cards import IssuedCards
+from .database import Database, alembic_config
+from .feedback import FeedbackStore
+from .schema import FeedbackRow, IssuedCardRow, SeenTokenRow
+from .tokens import SeenTokens
+
+__all__ = [
+    "Database",
+    "FeedbackRow",
+    "FeedbackStore",
+    "IssuedCardRow",
+    "IssuedCards",
+    "SeenTokenRow",
+    "SeenTokens",
+    "alembic_config",
+]

@@ -1,0 +1,78 @@
+"""One database for everything the service must remember across workers and replicas.
+
+SQLite (embedded, one host) or PostgreSQL (several replicas), through SQLAlchemy's async engine. The schema
+is Alembic's: every process upgrades it to head at start. On PostgreSQL an advisory lock makes replicas that
+start together take turns; on SQLite `cds-service serve` upgrades once before it starts its workers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BASELINE = "0001"  # the schema that `create_all` made before migrations existed
+MIGRATION_LOCK = 7_270_841_190  # pg_advisory_xact_lock key, any constant of our own
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    tables = set(inspect(connection).get_table_names())
+    if "feedback" in tables and MigrationContext.configure(connection).get_current_revision() is None:
+        command.stamp(config, BASELINE)  # a store made before migrations: adopt it, keep its rows
+    command.upgrade(config, "head")
+
+
+class Database:
+    """The engine, sessions and the dialect's INSERT (for ON CONFLICT) of the configured URL."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ValueError(
+                f"CDS_DATABASE_URL: only sqlite and postgresql are supported, not {self.dialect}"
+            )
+        if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+
+    async def migrate(self) -> None:
+        """Upgrade the schema to the newest revision (nothing to do when it is there already)."""
+        async with self.engine.begin() as connection:
+            await connection.run_sync(_upgrade)
+
+    async def revision(self) -> str | None:
+        async with self.engine.connect() as connection:
+            return await connection.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,57 @@
+"""The tables. Nothing here identifies a patient: cards are remembered by their random uuid and rule id only.
+
+Alembic owns the schema (`migrations/`); these classes are what the code reads and writes, and a test checks
+that the migrations build exactly these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class FeedbackRow(Base):
+    """One feedback item as the EHR sent it (cds-fb-1..3), deduplicated by a content hash."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    service_id: Mapped[str] = mapped_column(String(128), index=True)
+    card_uuid: Mapped[str] = mapped_column(String(128), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    accepted_suggestions: Mapped[list[str]] = mapped_column(JSON)
+    override_system: Mapped[str | None] = mapped_column(String(512))
+    override_code: Mapped[str | None] = mapped_column(String(256))
+    override_display: Mapped[str | None] = mapped_column(String(512))
+    user_comment: Mapped[str | None] = mapped_column(Text)
+    outcome_timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IssuedCardRow(Base):
+    """Which rule issued a card, so feedback (which names only the card uuid) can be attributed to a rule."""
+
+    __tablename__ = "issued_card"
+
+    card_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    service_id: Mapped[str] = mapped_column(String(128))
+    rule_id: Mapped[str] = mapped_column(String(64), index=True)
+    indicator: Mapped[str] = mapped_column(String(16))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class SeenTokenRow(Base):
+    """A JWT `jti` already accepted, kept until the token expires; shared by every worker and replica."""
+
+    __tablename__ = "seen_token"
+
+    iss: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(256), primary_key=True)
+    expires_at: Mapped[float] = mapped_column(index=True)
