@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Float, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -54,4 +54,4 @@ class SeenTokenRow(Base):
 
     iss: Mapped[str] = mapped_column(String(2048), primary_key=True)
     jti: Mapped[str] = mapped_column(String(256), primary_key=True)
-    expires_at: Mapped[float] = mapped_column(index=True)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

@@ -34,13 +34,14 @@ def postgres_server() -> Iterator[str]:
     if os.environ.get("CDS_TEST_POSTGRES_URL"):
         yield os.environ["CDS_TEST_POSTGRES_URL"]
         return
-    started = subprocess.run([str(POSTGRES), "start"], capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "PG_RUN_DIR": f"/tmp/cds-postgres-{os.getpid()}"}  # one per test session
+    started = subprocess.run([str(POSTGRES), "start"], capture_output=True, text=True, timeout=120, env=env)
     if started.returncode != 0:
         _unavailable(f"scripts/postgres.sh start failed: {started.stderr[-1000:]}")
     try:
         yield started.stdout.strip().splitlines()[-1]
     finally:
-        subprocess.run([str(POSTGRES), "stop"], capture_output=True, timeout=60)
+        subprocess.run([str(POSTGRES), "stop"], capture_output=True, timeout=60, env=env)
 
 
 async def _admin(server_url: str, statement: str) -> None:

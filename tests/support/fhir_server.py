@@ -23,6 +23,7 @@ class Recorded:
     path: str
     query: str
     authorization: str | None
+    request_id: str | None = None
 
 
 @dataclass
@@ -65,7 +66,12 @@ def _app(state: FhirState) -> Starlette:
     async def search(request: Request) -> JSONResponse:
         resource_type = request.path_params["type"]
         state.requests.append(
-            Recorded(request.url.path, request.url.query, request.headers.get("authorization"))
+            Recorded(
+                request.url.path,
+                request.url.query,
+                request.headers.get("authorization"),
+                request.headers.get("x-request-id"),
+            )
         )
         if state.delay_s:
             await asyncio.sleep(state.delay_s)
