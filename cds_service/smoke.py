@@ -3,6 +3,8 @@ the service fetches everything itself: the path an EHR that sends no prefetch ta
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +21,11 @@ from .protocol.outcome import ClientError
 from .services import build_services
 
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+POLL_INTERVAL_S = 2.0
+MAX_PROBE_TIMEOUT_S = 10.0
+PROGRESS_EVERY_S = 30.0
+
+log = logging.getLogger("cds_service.smoke")
 
 
 class LoadError(Exception):
@@ -42,6 +49,37 @@ async def _transaction(http: httpx.AsyncClient, fhir: str, bundle: dict[str, Any
         raise LoadError(
             f"FHIR server answered {response.status_code} to a transaction of {len(bundle['entry'])}"
         )
+
+
+async def wait_until_ready(fhir: str, timeout_s: float, *, interval_s: float = POLL_INTERVAL_S) -> float:
+    """Poll `GET {fhir}/metadata` until it answers 200 (a FHIR server that is up and serving); returns the
+    seconds it took. Raises LoadError, naming the last answer, when `timeout_s` runs out first."""
+    url = fhir.rstrip("/") + "/metadata"
+    started = time.monotonic()
+    deadline = started + timeout_s
+    next_progress = started + PROGRESS_EVERY_S
+    last = "no answer"
+    log.info("waiting up to %g s for %s", timeout_s, url)
+    async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as http:
+        while True:
+            probe_timeout = max(0.5, min(MAX_PROBE_TIMEOUT_S, deadline - time.monotonic()))
+            try:
+                response = await http.get(url, headers={"Accept": FHIR_JSON["Accept"]}, timeout=probe_timeout)
+            except httpx.HTTPError as error:
+                last = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            else:
+                if response.status_code == 200:
+                    waited = time.monotonic() - started
+                    log.info("%s answered 200 after %.1f s", url, waited)
+                    return waited
+                last = f"HTTP {response.status_code}"
+            now = time.monotonic()
+            if now >= deadline:
+                raise LoadError(f"no FHIR server at {url}: not 200 within {timeout_s:g} s (last: {last})")
+            if now >= next_progress:
+                log.info("still waiting for %s (%.0f s, last: %s)", url, now - started, last)
+                next_progress += PROGRESS_EVERY_S
+            await asyncio.sleep(min(interval_s, deadline - now))
 
 
 async def load(fhir: str, cases: list[Case], *, remove: bool = False) -> int:

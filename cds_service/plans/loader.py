@@ -63,7 +63,12 @@ class Loader:
             self.problem(str(self.directory), "$", "plan-definition folder not found")
             return
         for path in sorted(self.directory.rglob("*.json")):
-            name = str(path.relative_to(self.directory))
+            relative = path.relative_to(self.directory)
+            # Hidden paths are not rules: editor and VCS files, and the `..data` / `..<timestamp>` copies of
+            # every file in a Kubernetes ConfigMap volume (which would otherwise load each file twice).
+            if any(part.startswith(".") for part in relative.parts):
+                continue
+            name = str(relative)
             try:
                 resource = orjson.loads(path.read_bytes())
             except orjson.JSONDecodeError as error:
