@@ -6,21 +6,24 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 
 from .app import trusted_clients
 from .config import Settings, fetch_limits
 from .fhir import FhirFetcher
 from .hooks import call_service
-from .logs import configure_logging
+from .logs import configure_logging, logging_config
 from .plans.loader import load_ruleset
 from .plans.problems import RuleSetError
 from .protocol.outcome import ClientError, operation_outcome
 from .services import build_services
+from .store import Database
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -34,20 +37,56 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         load_ruleset(settings.plandefinitions_dir, settings.parameters_file)
         trusted_clients(settings)
+        asyncio.run(_upgrade(settings))  # once, before the workers start (each then finds it at head)
     except RuleSetError as error:
         return _report(error)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except (OSError, SQLAlchemyError) as error:
+        print(f"error: cannot migrate the database: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    if args.workers > 1:
+        _share_metrics_between_workers()
     uvicorn.run(
         "cds_service.app:create_app",
         factory=True,
         host=host,
         port=args.port,
         workers=args.workers,
-        log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.log_level, settings.log_format),
         access_log=False,
     )
+    return 0
+
+
+def _share_metrics_between_workers() -> None:
+    """Workers write their metrics to files in one folder, which `/metrics` adds up. The folder must start
+    empty: values left by an earlier run would be counted again."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory is None:
+        directory = tempfile.mkdtemp(prefix="cds-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    for stale in Path(directory).glob("*.db"):
+        stale.unlink()
+
+
+async def _upgrade(settings: Settings) -> str | None:
+    database = Database(settings.database_url)
+    try:
+        await database.migrate()
+        return await database.revision()
+    finally:
+        await database.close()
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        revision = asyncio.run(_upgrade(settings))
+    except (ValueError, OSError, SQLAlchemyError) as error:
+        print(f"error: cannot migrate the database: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    print(f"database schema at revision {revision}")
     return 0
 
 
@@ -111,12 +150,25 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _load_fixtures(args: argparse.Namespace, settings: Settings) -> int:
-    from .cases import load_cases
-    from .smoke import LoadError, load
+    from .cases import CASES_DIR, load_cases
+    from .smoke import LoadError, load, wait_until_ready
 
-    cases = load_cases(Path(args.cases)) if args.cases else load_cases()
+    if args.wait is not None and not args.wait >= 0:
+        print("error: --wait needs a number of seconds, 0 or more", file=sys.stderr)
+        return 2
+    folder = Path(args.cases) if args.cases else CASES_DIR
+    cases = load_cases(folder)
+    if not cases:
+        print(f"error: no synthetic cases (*.json) in {folder}; name it with --cases", file=sys.stderr)
+        return 1
+
+    async def run() -> int:
+        if args.wait is not None:
+            await wait_until_ready(args.fhir, args.wait)
+        return await load(args.fhir, cases, remove=args.remove)
+
     try:
-        count = asyncio.run(load(args.fhir, cases, remove=args.remove))
+        count = asyncio.run(run())
     except (LoadError, httpx.HTTPError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -148,6 +200,31 @@ def _smoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(row.passed for row in rows) else 1
 
 
+def _feedback_report(args: argparse.Namespace, settings: Settings) -> int:
+    from .report import FORMATS, Period, ReportError, build_report, chart_path, write_chart
+
+    try:
+        period = Period.parse(args.since, args.until)
+        chart = None if args.no_chart else chart_path(args.chart)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        report = asyncio.run(build_report(settings.database_url, period, args.service))
+    except ReportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    sys.stdout.write(FORMATS[args.format](report))
+    if chart is not None:
+        try:
+            write_chart(report, chart)
+        except OSError as error:
+            print(f"error: cannot write the chart: {error}", file=sys.stderr)
+            return 1
+        print(f"chart: {chart}", file=sys.stderr)  # stderr: stdout stays one CSV or JSON document
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="cds-service", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -161,6 +238,10 @@ def parser() -> argparse.ArgumentParser:
         help="local development: no JWT verification, http FHIR allowed, 127.0.0.1",
     )
     serve.set_defaults(run=_serve)
+    migrate = commands.add_parser(
+        "migrate", help="upgrade the database schema (CDS_DATABASE_URL) to the newest revision"
+    )
+    migrate.set_defaults(run=_migrate)
     evaluate = commands.add_parser("evaluate", help="run one CDS Hooks request and print the response")
     evaluate.add_argument("request", help="a CDS Hooks request JSON file")
     evaluate.add_argument("--now", help="T0 as an ISO date or dateTime (default: now)")
@@ -174,6 +255,12 @@ def parser() -> argparse.ArgumentParser:
     fixtures.add_argument("--fhir", required=True, help="FHIR base URL, e.g. http://127.0.0.1:8080/fhir")
     fixtures.add_argument("--cases", help="folder of synthetic cases (default: fixtures/patients)")
     fixtures.add_argument("--remove", action="store_true", help="delete them again instead")
+    fixtures.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="first poll GET <fhir>/metadata every 2 s until it answers 200; exit 1 if it has not by then",
+    )
     fixtures.set_defaults(run=_load_fixtures)
     smoke = commands.add_parser(
         "smoke", help="load the synthetic patients and check every hook without prefetch"
@@ -182,13 +269,29 @@ def parser() -> argparse.ArgumentParser:
     smoke.add_argument("--cases", help="folder of synthetic cases (default: fixtures/patients)")
     smoke.add_argument("--keep", action="store_true", help="leave the patients on the server afterwards")
     smoke.set_defaults(run=_smoke)
+    report = commands.add_parser(
+        "feedback-report",
+        help="acceptance and override rates per rule, and the override reasons, with a chart",
+        description="Read-only: cards are selected by when they were issued, with all their feedback; "
+        "feedback on unknown cards ('unattributed') by its outcome timestamp. Days are UTC.",
+    )
+    report.add_argument("--since", metavar="YYYY-MM-DD", help="first day of the period (default: no limit)")
+    report.add_argument("--until", metavar="YYYY-MM-DD", help="last day, inclusive (default: no limit)")
+    report.add_argument("--service", metavar="ID", help="only this service's cards and feedback")
+    report.add_argument("--format", choices=("text", "csv", "json"), default="text", help="stdout format")
+    chart = report.add_mutually_exclusive_group()
+    chart.add_argument(
+        "--chart", default="feedback-report.svg", metavar="PATH", help=".png or .svg (default: %(default)s)"
+    )
+    chart.add_argument("--no-chart", action="store_true", help="write no chart")
+    report.set_defaults(run=_feedback_report)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return args.run(args, settings)
 
 
