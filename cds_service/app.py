@@ -90,14 +90,17 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             app.state.verifier = (
                 JwtVerifier(clients, client, replay=SeenTokens(database)) if clients is not None else None
             )
-            watcher = asyncio.create_task(rules.watch()) if settings.reload else None
+            tasks = [asyncio.create_task(app.state.cards.write_behind())]
+            if settings.reload:
+                tasks.append(asyncio.create_task(rules.watch()))
             try:
                 yield
             finally:
-                if watcher is not None:
-                    watcher.cancel()
+                for task in tasks:
+                    task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
-                        await watcher
+                        await task
+                await app.state.cards.flush()
                 await database.close()
 
     app = Starlette(

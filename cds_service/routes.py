@@ -56,7 +56,7 @@ async def service_call(request: Request) -> JSON:
             service, ruleset, body, _fetcher(request), state.clock(), source_base, settings.max_resources
         )
         cards = result.response["cards"]
-        await state.cards.record(service.id, cards, state.clock())
+        state.cards.record(service.id, cards, state.clock())
         audit.status = 200
         audit.rules = [card["source"]["topic"]["code"] for card in cards]
         count_cards(service, cards, len(service.prefetch) - result.fetched_keys, result.fetched_keys)

@@ -83,6 +83,7 @@ class Scenario:
 def _cards(client: TestClient, hook: str) -> list[dict]:
     response = client.post(f"/cds-services/{SERVICES[hook]}", json=hook_request(hook))
     assert response.status_code == 200, response.text
+    client.portal.call(client.app.state.cards.flush)  # what the write-behind task does within 0.5 s
     return response.json()["cards"]
 
 

@@ -144,6 +144,9 @@ def test_replicas_share_replay_protection_cards_and_count_every_worker(replicas)
             }
         ]
     }
+    time.sleep(
+        1.0
+    )  # cards are written behind, within FLUSH_INTERVAL_S; feedback comes after a human read them
     path = f"{CALL}/feedback"
     assert httpx.post(f"{b.base}{path}", json=feedback, headers=bearer(path)).status_code == 200
     rule = card["source"]["topic"]["code"]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import inspect
+from sqlalchemy.exc import OperationalError
 
 from cds_service.store import Database, IssuedCards
+from cds_service.store.cards import FLUSH_INTERVAL_S
 
 T = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
@@ -24,9 +28,10 @@ async def test_cards_are_remembered_by_uuid_and_rule(database_url: str) -> None:
     database = Database(database_url)
     await database.migrate()
     cards = IssuedCards(database, timedelta(days=30))
-    await cards.record("postfusion-pain-order-sign", [card("u1", "REV-NOT-MET"), card("u2", "REV-ODDS")], T)
-    await cards.record("postfusion-pain-order-sign", [card("u1", "REV-NOT-MET")], T)  # a retry: ignored
-    await cards.record("postfusion-pain-patient-view", [], T)
+    cards.record("postfusion-pain-order-sign", [card("u1", "REV-NOT-MET"), card("u2", "REV-ODDS")], T)
+    await cards.flush()
+    cards.record("postfusion-pain-order-sign", [card("u1", "REV-NOT-MET")], T)  # a retry: ignored
+    cards.record("postfusion-pain-patient-view", [], T)
     assert await cards.rules_of(["u1", "u2", "unknown"]) == {"u1": "REV-NOT-MET", "u2": "REV-ODDS"}
     assert await cards.forget_before(T + timedelta(seconds=1)) == 2
     assert await cards.rules_of(["u1"]) == {}
@@ -46,3 +51,29 @@ async def test_no_column_can_hold_patient_data(database_url: str) -> None:
         "indicator",
         "issued_at",
     }
+
+
+async def test_cards_are_written_behind_within_the_flush_interval(database_url: str) -> None:
+    """A hook call does not wait for the database: the background task writes the cards soon after."""
+    database = Database(database_url)
+    await database.migrate()
+    cards = IssuedCards(database, timedelta(days=30))
+    writer = asyncio.create_task(cards.write_behind())
+    cards.record("postfusion-pain-order-sign", [card("u3", "HW-NOT-SUPPORTED")], T)
+    other_process = IssuedCards(database, timedelta(days=30))  # sees only what reached the database
+    assert await other_process.rules_of(["u3"]) == {}
+    await asyncio.sleep(FLUSH_INTERVAL_S * 3)
+    assert await other_process.rules_of(["u3"]) == {"u3": "HW-NOT-SUPPORTED"}
+    writer.cancel()
+    await database.close()
+
+
+async def test_cards_wait_for_an_unreachable_database(tmp_path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}")
+    cards = IssuedCards(database, timedelta(days=30))
+    cards.record("postfusion-pain-order-sign", [card("u4", "REV-ODDS")], T)
+    with pytest.raises(OperationalError):  # no tables yet: the insert fails
+        await cards.flush()
+    await database.migrate()
+    assert await cards.rules_of(["u4"]) == {"u4": "REV-ODDS"}  # kept, written by the next flush
+    await database.close()
