@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from test_prefetch import serve_prefetch_from, with_server
 
-from support.hooks import SERVICES, hook_request
+from support.hooks import SERVICES, hook_request, overridden
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -50,12 +50,7 @@ def calls(fhir: tuple[str, Any], client_factory: Callable[..., Any]) -> tuple[An
     card = sign.json()["cards"][0]
     feedback = {
         "feedback": [
-            {
-                "card": card["uuid"],
-                "outcome": "overridden",
-                "overrideReason": {"reason": card["overrideReasons"][0]},
-                "outcomeTimestamp": "2026-11-01T12:01:00Z",
-            },
+            overridden(card),
             {
                 "card": "0b7b8a3e-0000-4000-8000-000000000000",
                 "outcome": "accepted",

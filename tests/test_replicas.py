@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.databases import fresh_database
-from support.hooks import ROOT, SERVICES, hook_request
+from support.hooks import ROOT, SERVICES, hook_request, overridden
 from support.loopback import free_port
 
 KEY = ec.generate_private_key(ec.SECP384R1())
@@ -134,16 +134,7 @@ def test_replicas_share_replay_protection_cards_and_count_every_worker(replicas)
     assert len(pids) == 2, "both workers of replica a served calls"
 
     card = responses[0].json()["cards"][0]
-    feedback = {
-        "feedback": [
-            {
-                "card": card["uuid"],
-                "outcome": "overridden",
-                "overrideReason": {"reason": card["overrideReasons"][0]},
-                "outcomeTimestamp": "2026-11-01T12:01:00Z",
-            }
-        ]
-    }
+    feedback = {"feedback": [overridden(card)]}
     time.sleep(
         1.0
     )  # cards are written behind, within FLUSH_INTERVAL_S; feedback comes after a human read them

@@ -27,3 +27,13 @@ def rule_ids(response: Any) -> list[tuple[str, str]]:
     """The cards as sorted (rule id, indicator) pairs: how acceptance compares them."""
     body = response if isinstance(response, dict) else response.json()
     return sorted((card["source"]["topic"]["code"], card["indicator"]) for card in body["cards"])
+
+
+def overridden(card: dict[str, Any]) -> dict[str, Any]:
+    """A feedback item overriding `card` with the first reason it offers."""
+    return {
+        "card": card["uuid"],
+        "outcome": "overridden",
+        "overrideReason": {"reason": card["overrideReasons"][0]},
+        "outcomeTimestamp": "2026-11-01T12:01:00Z",
+    }
