@@ -100,8 +100,10 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-                await app.state.cards.flush()
-                await database.close()
+                try:
+                    await app.state.cards.flush()
+                finally:
+                    await database.close()
 
     app = Starlette(
         routes=ROUTES,

@@ -37,17 +37,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         load_ruleset(settings.plandefinitions_dir, settings.parameters_file)
         trusted_clients(settings)
-        asyncio.run(_upgrade(settings))  # once, before the workers start (each then finds it at head)
     except RuleSetError as error:
         return _report(error)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except (OSError, SQLAlchemyError) as error:
-        print(f"error: cannot migrate the database: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
-    if args.workers > 1:
-        _share_metrics_between_workers()
+    if status := _migrate(args, settings):  # once, before the workers start (each then finds it at head)
+        return status
+    _prepare_metrics_folder(args.workers)
     uvicorn.run(
         "cds_service.app:create_app",
         factory=True,
@@ -60,11 +57,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _share_metrics_between_workers() -> None:
-    """Workers write their metrics to files in one folder, which `/metrics` adds up. The folder must start
-    empty: values left by an earlier run would be counted again."""
+def _prepare_metrics_folder(workers: int) -> None:
+    """With several workers, each writes its metrics to files in one folder, which `/metrics` adds up (made
+    here unless PROMETHEUS_MULTIPROC_DIR names one). The folder must start empty: values left by an earlier
+    run would be counted again."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory is None:
+        if workers == 1:
+            return
         directory = tempfile.mkdtemp(prefix="cds-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     for stale in Path(directory).glob("*.db"):

@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from alembic.script import ScriptDirectory
 from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .store import Database, FeedbackRow, IssuedCardRow, alembic_config
+from .store import Database, FeedbackRow, IssuedCardRow, head_revision
 
 UNATTRIBUTED = "unattributed"
 NO_CODE = "(no coded reason)"
@@ -232,7 +231,7 @@ async def build_report(database_url: str, period: Period, service: str | None = 
     except ValueError as error:
         raise ReportError(str(error)) from None
     try:
-        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        head = head_revision()
         current = await database.revision()
         if current != head:
             raise ReportError(

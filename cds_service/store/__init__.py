@@ -1,7 +1,7 @@
 """Everything the service remembers, in one SQL database shared by all workers and replicas."""
 
 from .cards import IssuedCards
-from .database import Database, alembic_config
+from .database import Database, alembic_config, head_revision
 from .feedback import FeedbackStore
 from .schema import FeedbackRow, IssuedCardRow, SeenTokenRow
 from .tokens import SeenTokens
@@ -15,4 +15,5 @@ __all__ = [
     "SeenTokenRow",
     "SeenTokens",
     "alembic_config",
+    "head_revision",
 ]

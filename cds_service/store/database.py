@@ -13,6 +13,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -27,6 +28,11 @@ def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
+
+
+def head_revision() -> str | None:
+    """The newest schema revision this code knows."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def _upgrade(connection: Connection) -> None:

@@ -8,13 +8,12 @@ from datetime import UTC, datetime
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 
-from cds_service.store import Database, FeedbackRow, alembic_config
+from cds_service.store import Database, FeedbackRow, head_revision
 from cds_service.store.schema import Base
 
-HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+HEAD = head_revision()
 
 
 async def test_migrations_build_exactly_the_declared_tables(database_url: str) -> None:
