@@ -1,5 +1,7 @@
 """Feedback is validated per spec, stored once, atomically, and survives a restart."""
 
+from datetime import datetime
+
 import pytest
 
 from support.hooks import SERVICES
@@ -42,6 +44,13 @@ def test_feedback_is_stored(client):
     assert {r.service_id for r in rows} == {SERVICES["order-sign"]}
 
 
+def test_timestamps_are_stored_in_utc(client):
+    local = {**OVERRIDDEN, "outcomeTimestamp": "2026-11-01T14:02:00+02:00"}
+    assert client.post(URL, json={"feedback": [local]}).status_code == 200
+    (row,) = stored(client)
+    assert row.outcome_timestamp.replace(tzinfo=None) == datetime(2026, 11, 1, 12, 2)
+
+
 def test_duplicate_submission_is_not_stored_twice(client):
     assert client.post(URL, json={"feedback": [ACCEPTED]}).json()["stored"] == 1
     assert client.post(URL, json={"feedback": [ACCEPTED, ACCEPTED]}).json()["stored"] == 0
@@ -72,6 +81,10 @@ INVALID = {
     ),
     "timestamp not a date": (
         {"feedback": [{**ACCEPTED, "outcomeTimestamp": "yesterday"}]},
+        "feedback[0].outcomeTimestamp",
+    ),
+    "timestamp with no UTC equivalent": (
+        {"feedback": [{**ACCEPTED, "outcomeTimestamp": "0001-01-01T00:00:00+14:00"}]},
         "feedback[0].outcomeTimestamp",
     ),
     "empty override reason": (

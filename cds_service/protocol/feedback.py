@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Lenient(BaseModel):
@@ -38,6 +39,15 @@ class Feedback(Lenient):
     acceptedSuggestions: list[AcceptedSuggestion] = Field(default_factory=list)
     overrideReason: OverrideReason | None = None
     outcomeTimestamp: AwareDatetime
+
+    @field_validator("outcomeTimestamp")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        """Stored in UTC (SQLite would drop the offset); year 1 at +14:00 has no UTC equivalent."""
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("outcomeTimestamp is outside the range of UTC timestamps") from None
 
     @model_validator(mode="after")
     def _outcome_consistency(self) -> Feedback:

@@ -6,7 +6,7 @@ A client that retries the same submission does not store it twice.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
 from sqlalchemy import select
@@ -27,7 +27,7 @@ def _row(service_id: str, item: Feedback, received_at: datetime) -> dict[str, ob
         "override_code": reason.code if reason else None,
         "override_display": reason.display if reason else None,
         "user_comment": item.overrideReason.userComment if item.overrideReason else None,
-        "outcome_timestamp": item.outcomeTimestamp.astimezone(UTC),  # SQLite would drop the offset
+        "outcome_timestamp": item.outcomeTimestamp,  # in UTC (protocol.feedback)
     }
     canonical = orjson.dumps(values, option=orjson.OPT_SORT_KEYS)
     return {**values, "dedupe_key": hashlib.sha256(canonical).hexdigest(), "received_at": received_at}
