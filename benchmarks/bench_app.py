@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 
-from cds_service.app import create_app
 from cds_service.config import Settings
+from cds_service.web.app import create_app
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -12,13 +12,11 @@ import orjson
 from inprocess import Harness
 from patients import Patient, request_body
 
-from cds_service.bodies import nesting_within
-from cds_service.fhirdates import parse_instant
-from cds_service.hooks import drafts_in_scope
+from cds_service.hooks import drafts_in_scope, parse_request
 from cds_service.plans.evaluate import evaluate
-from cds_service.protocol.request import parse_request
-from cds_service.record import PatientRecord, make_entry
-from cds_service.shape import problems
+from cds_service.record import PatientRecord, make_entry, type_errors
+from cds_service.record.dates import parse_instant
+from cds_service.web.bodies import nesting_within
 
 
 def nesting_within_candidate(node: Any, limit: int, depth: int = 1) -> bool:
@@ -81,8 +79,8 @@ def run(patients: dict[int, Patient], quick: bool = False) -> dict[str, Any]:
             "parse_request (pydantic envelope) [hooks.call_service]": lambda: parse_request(
                 body, service.hook
             ),
-            "shape.problems over every resource [patient_data._checked_given]": lambda: [
-                list(problems(r)) for r in resources
+            "record.type_errors over every resource [patient_data._checked_given]": lambda: [
+                list(type_errors(r)) for r in resources
             ],
             "PatientRecord.build [hooks.call_service]": lambda: PatientRecord.build(resources),
             "  of which make_entry per resource": lambda: [make_entry(r) for r in resources],

@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cds_service.plans.context import Evaluation, activated
+from cds_service.plans.evaluation import Evaluation, activated
 from cds_service.plans.loader import load_ruleset
 from cds_service.record import PatientRecord
 

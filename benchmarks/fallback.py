@@ -20,9 +20,9 @@ from inprocess import NOW, Harness, summary_ms
 from patients import Patient, request_body
 from servers import ROOT
 
-from cds_service.cases import Case, describe
+from cds_service.cli.cases import Case, describe
+from cds_service.cli.smoke import load
 from cds_service.fhir import FetchLimits, FhirFetcher
-from cds_service.smoke import load
 
 HAPI = ROOT / "scripts" / "hapi.sh"
 

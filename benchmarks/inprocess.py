@@ -13,11 +13,10 @@ from typing import Any
 
 from patients import Patient, request_body
 
-from cds_service.cases import describe
-from cds_service.config import PACKAGE_ROOT
-from cds_service.hooks import call_service
+from cds_service.cli.cases import describe
+from cds_service.config import bundled
+from cds_service.hooks import build_services, call_service
 from cds_service.plans.loader import load_ruleset
-from cds_service.services import build_services
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CALLS = {"patient-view": "patient-view", "order-select": "select-removal"}
@@ -48,7 +47,7 @@ class Harness:
     """The rule set and services loaded once, as a worker holds them."""
 
     def __init__(self) -> None:
-        self.ruleset = load_ruleset(PACKAGE_ROOT / "plandefinitions")
+        self.ruleset = load_ruleset(bundled("plandefinitions"))
         self.services = {s.hook: s for s in build_services(self.ruleset).values()}
 
     async def call(self, body: dict[str, Any], fetcher: Any = None) -> Any:

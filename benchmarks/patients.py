@@ -196,11 +196,11 @@ def patients(sizes: tuple[int, ...] = SIZES) -> dict[int, Patient]:
 
 def templates() -> dict[str, dict[str, str]]:
     """hook -> the service's own prefetch templates (what discovery advertises)."""
-    from cds_service.config import PACKAGE_ROOT
+    from cds_service.config import bundled
+    from cds_service.hooks import build_services
     from cds_service.plans.loader import load_ruleset
-    from cds_service.services import build_services
 
-    ruleset = load_ruleset(PACKAGE_ROOT / "plandefinitions")
+    ruleset = load_ruleset(bundled("plandefinitions"))
     return {service.hook: dict(service.prefetch) for service in build_services(ruleset).values()}
 
 

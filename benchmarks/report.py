@@ -411,7 +411,7 @@ def peer_findings() -> list[str]:
 
 BEFORE = {  # the full run at commit b975457, before the profile-driven fixes (same machine, same patients)
     "nesting_within(body, 64) [bodies.read_json]": (599, 6268),
-    "shape.problems over every resource [patient_data._checked_given]": (347, 3833),
+    "record.type_errors over every resource [patient_data._checked_given]": (347, 3833),
     "PatientRecord.build [hooks.call_service]": (539, 5760),
     "  of which parse_instant per resource date": (142, 1437),
     "whole call_service (order-select)": (2112, 13192),
@@ -437,7 +437,7 @@ def proposals(results: dict) -> str:
 The profile above (and the first full run, at commit b975457) pointed at four costs outside the rules
 themselves. Fixed in `cds_service/`: the JSON nesting check now descends only into containers
 (`bodies.nesting_within`); `fhirdates.parse_instant` has a fast path for plain `YYYY-MM-DD`; the shape check
-(`shape.problems`) looks only at the elements a resource has; with `CDS_AUTH=off` the per-call warning is the
+(`record.type_errors`) looks only at the elements a resource has; with `CDS_AUTH=off` the per-call warning is the
 audit line itself instead of a second log record. Median µs per step, before → after (this run):
 
 | step | 100 resources | 1000 resources |

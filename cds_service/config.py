@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .auth import TrustedClient, load_trusted_clients
 from .fhir import FetchLimits
+from .store.database import DEFAULT_URL
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("cds_service")
+
+
+def bundled(name: str) -> Path:
+    """A folder shipped inside the package: `plandefinitions` (the rules) or `fixtures` (synthetic
+    patients). In a checkout they are the repository's own top-level folders, linked into the package."""
+    return Path(str(files("cds_service") / "bundled" / name))
 
 
 class Settings(BaseSettings):
@@ -26,7 +36,7 @@ class Settings(BaseSettings):
         default=None, description="YAML or JSON file of trusted CDS clients (issuer, keys, FHIR servers)."
     )
     plandefinitions_dir: Path = Field(
-        default=PACKAGE_ROOT / "plandefinitions",
+        default_factory=lambda: bundled("plandefinitions"),
         description="Folder of PlanDefinition, Library and ValueSet JSON files.",
     )
     parameters_file: Path | None = Field(
@@ -34,7 +44,7 @@ class Settings(BaseSettings):
         description="Optional FHIR Parameters JSON overriding rule thresholds for this site.",
     )
     database_url: str = Field(
-        default="sqlite+aiosqlite:///data/feedback.sqlite3",
+        default=DEFAULT_URL,
         description="SQLAlchemy async URL of the feedback store (sqlite+aiosqlite or postgresql+asyncpg).",
     )
     public_base_url: str | None = Field(
@@ -91,3 +101,13 @@ def fetch_limits(settings: Settings) -> FetchLimits:
         max_pages=settings.fhir_max_pages,
         page_size=settings.fhir_page_size,
     )
+
+
+def trusted_clients(settings: Settings) -> list[TrustedClient] | None:
+    """The trusted clients for CDS_AUTH=jwt (None when auth is off); start-up fails without them."""
+    if settings.auth == "off":
+        log.warning("CDS_AUTH=off: callers are NOT verified; use this for local development only")
+        return None
+    if settings.trusted_clients is None:
+        raise ValueError("CDS_AUTH=jwt needs CDS_TRUSTED_CLIENTS (a file of trusted clients); see the README")
+    return load_trusted_clients(settings.trusted_clients)

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.store import Database, SeenTokens
+from cds_service.web.app import create_app
 
 from support.databases import fresh_database, postgres_server
 from support.fhir_server import FhirState, running_fhir_server

@@ -16,7 +16,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from cds_service.app import create_app
+from cds_service.web.app import create_app
 
 from support.hooks import ROOT, SERVICES, hook_request, rule_ids
 from support.loopback import free_port

@@ -16,7 +16,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from cds_service import cli
-from cds_service.cases import id_list
+from cds_service.cli.cases import id_list
 
 from support.hooks import ROOT, SERVICES
 from support.requests import discovery_templates, hook_request

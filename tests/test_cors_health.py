@@ -70,7 +70,7 @@ def test_readyz_is_503_when_the_store_is_unreachable(client, monkeypatch):
     async def down() -> bool:
         return False
 
-    monkeypatch.setattr(client.app.state.database, "ping", down)
+    monkeypatch.setattr(client.app_state["cds"].database, "ping", down)
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["store"] is False

@@ -31,7 +31,7 @@ from starlette.testclient import TestClient
 from cds_service.auth.clients import load_trusted_clients
 from cds_service.cli import parser as cli_parser
 from cds_service.config import Settings
-from cds_service.routes import ROUTES
+from cds_service.web.routes import ROUTES
 
 from support.hooks import ROOT
 from support.loopback import free_port, serving

@@ -147,7 +147,7 @@ def test_json_with_charset_is_accepted(client):
 
 
 def test_internal_errors_are_500_without_a_stack_trace(client, monkeypatch):
-    import cds_service.routes as routes
+    import cds_service.web.routes as routes
 
     async def explode(*args, **kwargs):
         raise KeyError("secret-internal-detail")

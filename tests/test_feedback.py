@@ -29,7 +29,7 @@ OVERRIDDEN = {
 
 def stored(client) -> list:
     """The store's rows, read on the app's own event loop."""
-    return client.portal.call(client.app.state.feedback.all)
+    return client.portal.call(client.app_state["cds"].feedback.all)
 
 
 def test_feedback_is_stored(client):

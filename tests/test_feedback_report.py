@@ -20,10 +20,10 @@ from alembic import command
 from matplotlib.image import imread
 from starlette.testclient import TestClient
 
-from cds_service.app import create_app
+from cds_service.analytics import Period, Reason, Report, RuleStats, write_chart
 from cds_service.cli import main
-from cds_service.report import Period, Reason, Report, RuleStats, write_chart
 from cds_service.store import Database, alembic_config
+from cds_service.web.app import create_app
 
 from support.hooks import SERVICES, T0, hook_request
 
@@ -83,7 +83,7 @@ class Scenario:
 def _cards(client: TestClient, hook: str) -> list[dict]:
     response = client.post(f"/cds-services/{SERVICES[hook]}", json=hook_request(hook))
     assert response.status_code == 200, response.text
-    client.portal.call(client.app.state.cards.flush)  # what the write-behind task does within 0.5 s
+    client.portal.call(client.app_state["cds"].cards.flush)  # what the write-behind task does within 0.5 s
     return response.json()["cards"]
 
 

@@ -6,7 +6,7 @@ import orjson
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from cds_service.protocol.request import parse_request
+from cds_service.hooks import parse_request
 from cds_service.record import resources_of
 
 from support.examples import write

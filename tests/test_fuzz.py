@@ -21,8 +21,8 @@ from schemathesis.checks import not_a_server_error
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from cds_service.openapi import build_openapi, openapi
-from cds_service.routes import ROUTES
+from cds_service.web.openapi import build_openapi, openapi
+from cds_service.web.routes import ROUTES
 
 from support.fuzzing import (
     JSON_VALUES,
@@ -69,7 +69,7 @@ def post(client: TestClient, hook: str, content: bytes | Iterator[bytes]) -> tup
 def test_openapi_is_served_by_the_app(client: TestClient) -> None:
     response = client.get("/openapi.json")
     assert response.status_code == 200
-    assert response.json() == build_openapi(client.app.state.rules.services)
+    assert response.json() == build_openapi(client.app_state["cds"].rules.services)
 
 
 def test_openapi_is_valid_and_describes_every_route(fuzz_client: TestClient) -> None:
@@ -78,7 +78,7 @@ def test_openapi_is_valid_and_describes_every_route(fuzz_client: TestClient) -> 
     documented = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
     assert set(OPERATIONS) <= documented
     service_id = document["paths"]["/cds-services/{service_id}"]["parameters"][0]["schema"]
-    assert service_id["enum"] == list(fuzz_client.app.state.rules.services)
+    assert service_id["enum"] == list(fuzz_client.app_state["cds"].rules.services)
     request = document["components"]["schemas"]["HookRequest"]["properties"]
     assert {ref["$ref"].rsplit("/", 1)[1] for ref in request["context"]["anyOf"]} == {
         "PatientViewContext",
@@ -264,7 +264,7 @@ def test_large_bodies_are_refused_quickly(
 @pytest.mark.parametrize("hook", FUZZED_HOOKS)
 def test_too_many_resources_are_refused_quickly(client: TestClient, hook: str) -> None:
     """One more resource than the default limit allows, well within the byte limit."""
-    limit = client.app.state.settings.max_resources
+    limit = client.app_state["cds"].settings.max_resources
     example = hook_request(hook)
     observation = example["prefetch"]["observations"]["entry"][0]
     example["prefetch"]["observations"]["entry"] = [observation] * (limit + 1)

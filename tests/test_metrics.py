@@ -151,15 +151,15 @@ def test_feedback_by_rule_id_and_outcome(calls) -> None:
 def test_plan_definition_reloads_and_failures(client_factory: Callable[..., Any], tmp_path: Path) -> None:
     import shutil
 
-    from cds_service.config import PACKAGE_ROOT
+    from cds_service.config import bundled
 
     folder = tmp_path / "plans"
-    shutil.copytree(PACKAGE_ROOT / "plandefinitions", folder)
+    shutil.copytree(bundled("plandefinitions"), folder)
     client = client_factory(plandefinitions_dir=folder)
     before = scrape(client)
-    assert client.app.state.rules.reload()
+    assert client.app_state["cds"].rules.reload()
     (folder / "10-red-flags.json").write_text("{ not json")
-    assert not client.app.state.rules.reload()
+    assert not client.app_state["cds"].rules.reload()
     after = scrape(client)
     assert delta(before, after, "cds_plan_reloads_total", result="ok") == 1
     assert delta(before, after, "cds_plan_reloads_total", result="failed") == 1

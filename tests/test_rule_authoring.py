@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from cds_service.app import create_app
+from cds_service.plans.canonical import LANGUAGE
+from cds_service.plans.errors import RuleSetError
 from cds_service.plans.loader import load_ruleset
-from cds_service.plans.problems import RuleSetError
-from cds_service.plans.urls import LANGUAGE
+from cds_service.web.app import create_app
 
 from support.hooks import ROOT, SERVICES, hook_request, rule_ids
 
@@ -258,7 +258,7 @@ def test_hot_reload_applies_a_new_criterion_and_keeps_serving_on_a_bad_edit(
         return next(c["detail"] for c in cards if c["source"]["topic"]["code"] == "REV-NOT-MET")
 
     assert "**R6**" not in revision_detail()
-    registry = client.app.state.rules
+    registry = client.app_state["cds"].rules
     time.sleep(0.5)  # let the watcher start
     edit(plans / REV, add_criterion)
     assert wait_for(lambda: "**R6** Fusion documented (test criterion): met" in revision_detail())

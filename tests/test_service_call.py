@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from cds_service.plans.urls import RULE_CODES
+from cds_service.plans.canonical import RULE_CODES
 
 from support.hooks import SERVICES, hook_request, rule_ids
 
@@ -133,7 +133,7 @@ def test_entered_in_error_records_are_not_evidence(client):
 
 
 def test_a_failing_plan_definition_does_not_take_down_the_others(client, monkeypatch):
-    ruleset = client.app.state.rules.ruleset
+    ruleset = client.app_state["cds"].rules.ruleset
 
     def broken(data):
         raise RuntimeError("simulated defect in a fact")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cds_service.fhir.fetch import forbidden_address
+from cds_service.fhir import forbidden_address
 
 from support.hooks import SERVICES, hook_request
 from support.loopback import ConnectionTrap

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from cds_service.auth.urls import is_key_url
+from .key_urls import is_key_url
 
 FIELDS = frozenset({"iss", "jwks_url", "jwks", "jku_allowlist", "fhir_servers", "tenant"})
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from cds_service.auth.errors import AuthError
+from .errors import AuthError
 
 log = logging.getLogger(__name__)
 

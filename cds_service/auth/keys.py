@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import jwt
 
-from cds_service.auth.errors import AuthError
+from .errors import AuthError
 
 # alg -> (kty, crv); only asymmetric signature algorithms exist here, so HS* and `none` can never be allowed.
 KEY_SHAPES: dict[str, tuple[str, str | None]] = {

@@ -16,10 +16,10 @@ from typing import Any, Protocol
 import httpx
 import jwt
 
-from cds_service.auth.clients import TrustedClient
-from cds_service.auth.errors import AuthError, clip
-from cds_service.auth.jwks import JwksCache
-from cds_service.auth.keys import KEY_SHAPES, find_jwk, key_for
+from .clients import TrustedClient
+from .errors import AuthError, clip
+from .jwks import JwksCache
+from .keys import KEY_SHAPES, find_jwk, key_for
 
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
 MAX_TOKEN_CHARS = 16 * 1024  # a CDS Hooks JWT is well under 2 KB; refuse to parse megabytes

@@ -1,16 +1,21 @@
-"""FHIR access for prefetch: template rendering/checking and allowlisted outbound fetching."""
+"""Outbound FHIR: prefetch templates (expanding and checking them), the server allowlist, and the client
+that fetches what the CDS client did not send."""
 
-from cds_service.fhir.fetch import FetchError, FetchLimits, FhirFetcher, is_allowed
-from cds_service.fhir.templates import USER_TOKENS, TemplateError, check, render, user_tokens
+from .allowlist import forbidden_address, is_allowed
+from .client import FetchLimits, FhirFetcher
+from .errors import FetchError, FetchErrorKind
+from .templates import USER_TOKENS, TemplateError, check, expand, user_tokens
 
 __all__ = [
     "USER_TOKENS",
     "FetchError",
+    "FetchErrorKind",
     "FetchLimits",
     "FhirFetcher",
     "TemplateError",
     "check",
+    "expand",
+    "forbidden_address",
     "is_allowed",
-    "render",
     "user_tokens",
 ]

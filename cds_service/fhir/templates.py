@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote, unquote
 
-__all__ = ["USER_TOKENS", "TemplateError", "check", "render", "user_tokens"]
+__all__ = ["USER_TOKENS", "TemplateError", "check", "expand", "user_tokens"]
 
 
 class TemplateError(ValueError):
@@ -48,7 +48,7 @@ def user_tokens(user_id: str | None) -> dict[str, str]:
     return {token: resource_id}
 
 
-def render(template: str, context: Mapping[str, object], user: Mapping[str, str]) -> str:
+def expand(template: str, context: Mapping[str, object], user: Mapping[str, str]) -> str:
     """Substitute and URL-encode every token; refuse rather than send a half-rendered query."""
     leftover = _TOKEN.sub("", template)
     if "{" in leftover or "}" in leftover:

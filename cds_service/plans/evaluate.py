@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import Any
 
+from ..protocol.request import HookContext
 from ..protocol.response import Card
 from ..record import Entry, PatientRecord
-from .context import Evaluation, activated, is_true
+from .cards import build_card
+from .evaluation import Evaluation, activated, is_true
 from .model import CardSpec, Plan, RuleSet
-from .render import render
 
 log = logging.getLogger("cds_service.plans")
 
@@ -24,7 +24,7 @@ def _applies(spec: CardSpec) -> bool:
 
 
 def _plan_cards(
-    plan: Plan, hook: str, evaluation: Evaluation, context: Any, source_url: str | None
+    plan: Plan, hook: str, evaluation: Evaluation, context: HookContext, source_url: str | None
 ) -> list[Card]:
     cards = []
     for spec in plan.cards:
@@ -33,14 +33,14 @@ def _plan_cards(
         if spec.per_draft is None:
             evaluation.focus(None, plan.criteria)
             if _applies(spec):
-                cards.append(render(spec, plan, evaluation, context, source_url))
+                cards.append(build_card(spec, plan, evaluation, context, source_url))
             continue
         members = evaluation.valuesets[spec.per_draft]
         for draft in evaluation.drafts:
             if members.matches(draft):
                 evaluation.focus(draft, plan.criteria)
                 if _applies(spec):
-                    cards.append(render(spec, plan, evaluation, context, source_url))
+                    cards.append(build_card(spec, plan, evaluation, context, source_url))
     return cards
 
 
@@ -50,7 +50,7 @@ def evaluate(
     record: PatientRecord,
     drafts: list[Entry],
     t0: date,
-    context: Any,
+    context: HookContext,
     source_base: str | None = None,
 ) -> tuple[list[Card], list[str]]:
     """Cards for `hook`, in plan order, and the ids of plans that failed (logged, not raised)."""

@@ -14,15 +14,14 @@ from typing import Any
 
 from ..logic import Engine, Node, Operation
 from ..logic import semantics as js
-from .operators import Vocabulary
-
-Compiled = Callable[[Any], Any]
+from ..types import Evaluator
+from .vocabulary import Vocabulary
 
 
 def _compare(test: Callable[[Any, Any], bool]) -> Operation:
     """A comparison over two or more operands, chained pairwise as the standard engine does."""
 
-    def build(args: list[Node], path: str) -> Compiled:
+    def build(args: list[Node], path: str) -> Evaluator:
         functions = [arg.evaluate for arg in args]
 
         def compare(data: Any) -> bool | None:
@@ -36,7 +35,7 @@ def _compare(test: Callable[[Any, Any], bool]) -> Operation:
     return Operation(build=build, min_args=2)
 
 
-def _and(args: list[Node], path: str) -> Compiled:
+def _and(args: list[Node], path: str) -> Evaluator:
     functions = [arg.evaluate for arg in args]
 
     def kleene_and(data: Any) -> Any:
@@ -53,7 +52,7 @@ def _and(args: list[Node], path: str) -> Compiled:
     return kleene_and
 
 
-def _or(args: list[Node], path: str) -> Compiled:
+def _or(args: list[Node], path: str) -> Evaluator:
     functions = [arg.evaluate for arg in args]
 
     def kleene_or(data: Any) -> Any:
@@ -71,7 +70,7 @@ def _or(args: list[Node], path: str) -> Compiled:
 
 
 def _not(negate: bool) -> Operation:
-    def build(args: list[Node], path: str) -> Compiled:
+    def build(args: list[Node], path: str) -> Evaluator:
         function = args[0].evaluate
 
         def run(data: Any) -> bool | None:
@@ -83,10 +82,10 @@ def _not(negate: bool) -> Operation:
     return Operation(build=build, min_args=1, max_args=1)
 
 
-def _iterator(combine: Callable[[list[Any], Compiled], Any]) -> Operation:
+def _iterator(combine: Callable[[list[Any], Evaluator], Any]) -> Operation:
     """An iterator over a collection that may be unknown: unknown in, unknown out (JSON-Logic raises)."""
 
-    def build(args: list[Node], path: str) -> Compiled:
+    def build(args: list[Node], path: str) -> Evaluator:
         collection, body = args[0].evaluate, args[1].evaluate
 
         def run(data: Any) -> Any:
@@ -100,7 +99,7 @@ def _iterator(combine: Callable[[list[Any], Compiled], Any]) -> Operation:
     return Operation(build=build, min_args=2, max_args=2)
 
 
-def _merge(args: list[Node], path: str) -> Compiled:
+def _merge(args: list[Node], path: str) -> Evaluator:
     """Arrays joined one level deep; unknown if any part is unknown (so "earliest of all care" is honest)."""
     functions = [arg.evaluate for arg in args]
 

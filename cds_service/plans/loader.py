@@ -17,14 +17,15 @@ from pydantic import ValidationError
 from ..fhir import check as check_template
 from ..logic import Engine, LogicError
 from ..protocol.request import HOOKS
-from . import urls
+from ..types import Evaluator
+from . import canonical
+from .errors import Problem, RuleSetError
 from .kleene import clinical_engine
-from .model import CardSpec, Compiled, Criterion, Fact, Plan, RuleSet, SuggestionSpec
-from .operators import Vocabulary
+from .model import CardSpec, Criterion, Fact, Plan, RuleSet, SuggestionSpec
 from .prefetch_templates import derive_prefetch
-from .problems import Problem, RuleSetError
 from .rulewalk import walk
 from .terminology import ValueSet, compile_valueset
+from .vocabulary import Vocabulary
 
 CONTEXT_FIELDS = ("userId", "patientId", "encounterId")
 PLACEHOLDER = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
@@ -167,7 +168,7 @@ class Loader:
         """(file, path, name, description, rule) for every fact of every Library."""
         for name, resource in self.files.get("Library", []):
             for index, extension in enumerate(resource.get("extension") or ()):
-                if extension.get("url") != urls.FACT:
+                if extension.get("url") != canonical.FACT:
                     continue
                 where = f"$.extension[{index}].valueExpression"
                 expression = extension.get("valueExpression") or {}
@@ -176,8 +177,8 @@ class Loader:
                     yield name, where, expression.get("name", ""), expression.get("description", ""), rule
 
     def parse_expression(self, file: str, where: str, expression: dict[str, Any]) -> Any:
-        if expression.get("language") != urls.LANGUAGE:
-            self.problem(file, f"{where}.language", f"language must be '{urls.LANGUAGE}'")
+        if expression.get("language") != canonical.LANGUAGE:
+            self.problem(file, f"{where}.language", f"language must be '{canonical.LANGUAGE}'")
             return _INVALID
         try:
             return orjson.loads(expression.get("expression") or "")
@@ -185,7 +186,7 @@ class Loader:
             self.problem(file, f"{where}.expression", f"not JSON: {error}")
             return _INVALID
 
-    def compile(self, engine: Engine, file: str, where: str, rule: Any) -> Compiled | None:
+    def compile(self, engine: Engine, file: str, where: str, rule: Any) -> Evaluator | None:
         try:
             return engine.compile(rule)
         except LogicError as error:
@@ -200,7 +201,7 @@ class Loader:
         criteria_sources = [
             (index, ext)
             for index, ext in enumerate(resource.get("extension") or ())
-            if ext.get("url") == urls.CRITERION
+            if ext.get("url") == canonical.CRITERION
         ]
         codes = [_sub(ext, "code", "valueString") for _, ext in criteria_sources]
         engine = clinical_engine(Vocabulary(vocabulary.facts, vocabulary.valuesets, vocabulary.params, codes))
@@ -265,7 +266,7 @@ class Loader:
 
     def expression(
         self, file: str, where: str, expression: dict[str, Any], engine: Engine
-    ) -> Compiled | None:
+    ) -> Evaluator | None:
         rule = self.parse_expression(file, where, expression)
         return None if rule is _INVALID else self.compile(engine, file, where, rule)
 
@@ -273,9 +274,9 @@ class Loader:
         self, file: str, where: str, action: dict[str, Any], engine: Engine, names: set[str]
     ) -> CardSpec | None:
         coding = _first_coding(action.get("code"))
-        if coding is None or coding.get("system") != urls.RULE_CODES:
+        if coding is None or coding.get("system") != canonical.RULE_CODES:
             self.problem(
-                file, f"{where}.code", f"an action needs a code from {urls.RULE_CODES} (the rule id)"
+                file, f"{where}.code", f"an action needs a code from {canonical.RULE_CODES} (the rule id)"
             )
             return None
         hooks = {t.get("name") for t in action.get("trigger") or () if t.get("type") == "named-event"}
@@ -322,7 +323,7 @@ class Loader:
 
     def override_reasons(self, file: str, where: str, action: dict[str, Any]) -> Iterator[dict[str, str]]:
         for index, extension in enumerate(action.get("extension") or ()):
-            if extension.get("url") != urls.OVERRIDE_REASON:
+            if extension.get("url") != canonical.OVERRIDE_REASON:
                 continue
             coding = extension.get("valueCoding") or {}
             if not all(isinstance(coding.get(key), str) for key in ("system", "code", "display")):
@@ -334,7 +335,7 @@ class Loader:
 
     def conditions(
         self, file: str, where: str, action: dict[str, Any], engine: Engine
-    ) -> tuple[Compiled, ...]:
+    ) -> tuple[Evaluator, ...]:
         compiled = []
         for index, condition in enumerate(action.get("condition") or ()):
             location = f"{where}.condition[{index}]"
@@ -485,7 +486,7 @@ _INVALID = object()
 
 def _default_value(parameter: dict[str, Any]) -> Any:
     for extension in parameter.get("extension") or ():
-        if extension.get("url") == urls.DEFAULT_VALUE:
+        if extension.get("url") == canonical.DEFAULT_VALUE:
             for key, value in extension.items():
                 if key.startswith("value"):
                     return value
@@ -538,7 +539,7 @@ def _expressions(resource: dict[str, Any]) -> list[Any]:
 
     def visit(node: Any) -> None:
         if isinstance(node, dict):
-            if node.get("language") == urls.LANGUAGE and isinstance(node.get("expression"), str):
+            if node.get("language") == canonical.LANGUAGE and isinstance(node.get("expression"), str):
                 found.append(orjson.loads(node["expression"]))
             for value in node.values():
                 visit(value)

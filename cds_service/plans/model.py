@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..types import Evaluator
 from .terminology import ValueSet
-
-Compiled = Callable[[Any], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,10 +15,10 @@ class Criterion:
 
     code: str
     label: str
-    expression: Compiled
-    required_when: Compiled | None
+    expression: Evaluator
+    required_when: Evaluator | None
     citation: str
-    breakdown: Compiled | None = None  # the unmet sub-items, shown as R2(C1,C2) in the unmet list
+    breakdown: Evaluator | None = None  # the unmet sub-items, shown as R2(C1,C2) in the unmet list
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +29,7 @@ class SuggestionSpec:
     kind: str  # "create" or "remove"
     activity: dict[str, Any] | None = None
     recommended: bool = False
-    conditions: tuple[Compiled, ...] = ()  # offered only when all are true
+    conditions: tuple[Evaluator, ...] = ()  # offered only when all are true
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +41,7 @@ class CardSpec:
     indicator: str
     summary: str
     detail: str | None
-    conditions: tuple[Compiled, ...]
+    conditions: tuple[Evaluator, ...]
     per_draft: str | None  # value set of the draft orders this card is evaluated for, one card each
     suggestions: tuple[SuggestionSpec, ...] = ()
     links: tuple[tuple[str, str], ...] = ()
@@ -70,7 +68,7 @@ class Plan:
 class Fact:
     name: str
     description: str
-    compiled: Compiled
+    compiled: Evaluator
 
 
 @dataclass(frozen=True, slots=True)

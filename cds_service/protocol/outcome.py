@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-
-@dataclass(frozen=True)
-class Issue:
-    """One problem with the client's input; `location` is a dotted path into the request body."""
-
-    diagnostics: str
-    location: str | None = None
-    code: str = "invalid"
-    severity: str = "error"
+from ..errors import Issue
+from ..types import JSONObject
 
 
-def operation_outcome(issues: list[Issue]) -> dict[str, Any]:
+def operation_outcome(issues: list[Issue]) -> JSONObject:
     """Render issues as an R4 OperationOutcome, the body CDS Hooks 3.0 recommends for non-2xx answers."""
     rendered = []
     for issue in issues:
@@ -50,18 +42,3 @@ def issues_from_validation(error: ValidationError, prefix: str = "") -> list[Iss
         Issue(diagnostics=item["msg"], location=location_of(item["loc"], prefix) or "$")
         for item in error.errors(include_input=False, include_url=False)
     ]
-
-
-class ClientError(Exception):
-    """A 4xx answer with an OperationOutcome; raised anywhere, rendered by the app's error handler."""
-
-    def __init__(self, status: int, issues: list[Issue]) -> None:
-        super().__init__(f"{status}: " + "; ".join(issue.diagnostics for issue in issues))
-        self.status = status
-        self.issues = issues
-
-    @classmethod
-    def single(
-        cls, status: int, diagnostics: str, location: str | None = None, code: str = "invalid"
-    ) -> ClientError:
-        return cls(status, [Issue(diagnostics=diagnostics, location=location, code=code)])

@@ -9,9 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
-
-from .outcome import ClientError, issues_from_validation
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -144,39 +142,5 @@ class HookRequest(Lenient):
         return value
 
 
-class ParsedRequest:
-    """A validated request: the envelope plus the hook's typed context."""
-
-    __slots__ = ("context", "envelope")
-
-    def __init__(self, envelope: HookRequest, context: PatientViewContext) -> None:
-        self.envelope = envelope
-        self.context = context
-
-    @property
-    def draft_orders(self) -> list[dict[str, Any]]:
-        drafts = getattr(self.context, "draftOrders", None)
-        return drafts.resources() if drafts is not None else []
-
-    @property
-    def selections(self) -> list[str] | None:
-        return getattr(self.context, "selections", None)
-
-
-def parse_request(body: Any, expected_hook: str) -> ParsedRequest:
-    """Validate a decoded JSON body for a service bound to `expected_hook`; raise ClientError(400)."""
-    if not isinstance(body, dict):
-        raise ClientError.single(400, "The request body must be a JSON object", "$")
-    try:
-        envelope = HookRequest.model_validate(body)
-    except ValidationError as error:
-        raise ClientError(400, issues_from_validation(error)) from None
-    if envelope.hook != expected_hook:
-        raise ClientError.single(
-            400, f"hook '{envelope.hook}' does not match this service's hook '{expected_hook}'", "hook"
-        )
-    try:
-        context = CONTEXTS[expected_hook].model_validate(envelope.context)
-    except ValidationError as error:
-        raise ClientError(400, issues_from_validation(error, prefix="context")) from None
-    return ParsedRequest(envelope, context)
+HookContext = PatientViewContext
+"""The context of any of our hooks: order-sign and order-select contexts extend patient-view's."""

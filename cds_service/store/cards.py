@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 
@@ -35,7 +36,7 @@ class IssuedCards:
         self._pending: list[dict[str, object]] = []
         self._flushes = 0
 
-    def record(self, service_id: str, cards: Iterable[dict], issued_at: datetime) -> None:
+    def remember(self, service_id: str, cards: Iterable[dict[str, Any]], issued_at: datetime) -> None:
         """Remember the cards of one response (written by the next flush)."""
         self._pending.extend(
             {

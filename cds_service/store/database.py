@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+DEFAULT_URL = "sqlite+aiosqlite:///data/feedback.sqlite3"  # embedded, relative to the working folder
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BASELINE = "0001"  # the schema that `create_all` made before migrations existed
 MIGRATION_LOCK = 7_270_841_190  # pg_advisory_xact_lock key, any constant of our own

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cds_service.fhir import USER_TOKENS, TemplateError, check, render, user_tokens
+from cds_service.fhir import USER_TOKENS, TemplateError, check, expand, user_tokens
 
 CONTEXT_FIELDS = ("userId", "patientId", "encounterId")
 
@@ -30,9 +30,9 @@ def test_user_tokens(user_id: str | None, expected: dict[str, str]) -> None:
 
 def test_render_read_and_search() -> None:
     context = {"patientId": "p1", "encounterId": "e9"}
-    assert render("Patient/{{context.patientId}}", context, {}) == "Patient/p1"
+    assert expand("Patient/{{context.patientId}}", context, {}) == "Patient/p1"
     assert (
-        render(
+        expand(
             "Observation?patient={{context.patientId}}&encounter={{ context.encounterId }}&_count=1",
             context,
             {},
@@ -55,15 +55,15 @@ def test_render_read_and_search() -> None:
     ],
 )
 def test_render_url_encodes_values(value: object, rendered: str) -> None:
-    assert render("Patient?identifier={{context.patientId}}", {"patientId": value}, {}) == (
+    assert expand("Patient?identifier={{context.patientId}}", {"patientId": value}, {}) == (
         f"Patient?identifier={rendered}"
     )
 
 
 def test_render_user_tokens() -> None:
     user = user_tokens("PractitionerRole/r 1")
-    assert render("PractitionerRole/{{userPractitionerRoleId}}", {}, user) == "PractitionerRole/r%201"
-    assert render("{{  userPractitionerRoleId  }}", {}, user) == "r%201"
+    assert expand("PractitionerRole/{{userPractitionerRoleId}}", {}, user) == "PractitionerRole/r%201"
+    assert expand("{{  userPractitionerRoleId  }}", {}, user) == "r%201"
 
 
 @pytest.mark.parametrize(
@@ -87,7 +87,7 @@ def test_render_refuses_unresolvable_tokens(
     template: str, context: dict[str, object], user: dict[str, str], named: str
 ) -> None:
     with pytest.raises(TemplateError, match=named.replace("(", r"\(").replace(")", r"\)")):
-        render(template, context, user)
+        expand(template, context, user)
 
 
 @pytest.mark.parametrize(
@@ -95,12 +95,12 @@ def test_render_refuses_unresolvable_tokens(
 )
 def test_render_refuses_unbalanced_braces(template: str) -> None:
     with pytest.raises(TemplateError, match="unbalanced"):
-        render(template, {"patientId": "p1"}, {})
+        expand(template, {"patientId": "p1"}, {})
 
 
 def test_template_error_is_a_value_error_without_the_value() -> None:
     with pytest.raises(ValueError, match=r"context\.patientId") as caught:
-        render("Patient/{{context.patientId}}", {"patientId": {"secret": "s3cr3t"}}, {})
+        expand("Patient/{{context.patientId}}", {"patientId": {"secret": "s3cr3t"}}, {})
     assert "s3cr3t" not in str(caught.value)
 
 

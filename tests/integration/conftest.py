@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.cases import Case, load_cases
-from cds_service.smoke import load
+from cds_service.cli.cases import Case, load_cases
+from cds_service.cli.smoke import load
 
 ROOT = Path(__file__).resolve().parents[2]
 HAPI = ROOT / "scripts" / "hapi.sh"

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from cds_service.app import create_app
-from cds_service.cases import Case, describe, expected_of, matches, request_for
+from cds_service.cli.cases import Case, describe, expected_of, matches, request_for
 from cds_service.config import Settings
+from cds_service.web.app import create_app
 
 from support.hooks import SERVICES, T0
 from support.loopback import free_port
@@ -170,7 +170,7 @@ def test_smoke_command_prints_an_all_pass_table(loaded: str, capsys):
     assert cli.main(["smoke", "--fhir", loaded, "--keep"]) == 0
     output = capsys.readouterr().out
     total = sum(
-        len(case.calls) for case in __import__("cds_service.cases", fromlist=["load_cases"]).load_cases()
+        len(case.calls) for case in __import__("cds_service.cli.cases", fromlist=["load_cases"]).load_cases()
     )
     assert output.strip().splitlines()[-1] == f"{total} passed, 0 failed"
 
@@ -178,8 +178,8 @@ def test_smoke_command_prints_an_all_pass_table(loaded: str, capsys):
 def test_loading_is_idempotent_and_tagged(loaded: str, cases: list[Case]):
     import asyncio
 
-    from cds_service.cases import FIXTURE_TAG
-    from cds_service.smoke import load
+    from cds_service.cli.cases import FIXTURE_TAG
+    from cds_service.cli.smoke import load
 
     asyncio.run(load(loaded, cases))  # a second load replaces, it does not duplicate
     tag = f"{FIXTURE_TAG['system']}|{FIXTURE_TAG['code']}"

@@ -13,11 +13,11 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 
 from cds_service.logic import Evaluator
-from cds_service.plans.context import Evaluation, activated
+from cds_service.plans.evaluation import Evaluation, activated
 from cds_service.plans.kleene import clinical_engine
 from cds_service.plans.model import Criterion, Fact
-from cds_service.plans.operators import Vocabulary
 from cds_service.plans.terminology import TEXT_MATCH_URL, compile_valueset
+from cds_service.plans.vocabulary import Vocabulary
 from cds_service.record import PatientRecord, make_entry
 
 T0 = date(2026, 11, 1)

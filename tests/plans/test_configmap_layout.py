@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from cds_service.plans.errors import RuleSetError
 from cds_service.plans.loader import load_ruleset
 from cds_service.plans.model import RuleSet
-from cds_service.plans.problems import RuleSetError
 
 from support.hooks import ROOT
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from helpers import evaluation, observation, procedure, run
 
-from cds_service.plans.context import Evaluation, activated
+from cds_service.plans.evaluation import Evaluation, activated
 
 RECORD = [
     procedure("fusion", "22612", performedDateTime="2025-01-10"),

@@ -10,7 +10,7 @@ import pytest
 
 from cds_service.logic import Engine, LogicError, LogicRuntimeError, Operation, compile
 from cds_service.plans.kleene import clinical_engine
-from cds_service.plans.operators import Vocabulary
+from cds_service.plans.vocabulary import Vocabulary
 
 ENGINE = clinical_engine(Vocabulary(facts=(), valuesets=(), params=()))
 T, F, N = True, False, None

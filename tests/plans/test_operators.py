@@ -28,10 +28,10 @@ from helpers import (
 )
 
 from cds_service.logic import LogicError
-from cds_service.plans.context import Evaluation, activated
+from cds_service.plans.evaluation import Evaluation, activated
 from cds_service.plans.kleene import clinical_engine
 from cds_service.plans.model import Fact
-from cds_service.plans.operators import Vocabulary
+from cds_service.plans.vocabulary import Vocabulary
 
 VALUESETS = {
     "Fusion": valueset("Fusion", include=[codes(CPT, "22612", "22630")]),

@@ -137,7 +137,7 @@ def test_entry_date_comes_from_the_type_specific_fields(
 ) -> None:
     """Windows count days from these dates, so each type must read its own fields in priority order."""
     entry = make_entry(resource)
-    assert (entry.date, entry.end) == (expected, end)
+    assert (entry.day, entry.end) == (expected, end)
 
 
 def test_codes_and_text_of_a_condition() -> None:

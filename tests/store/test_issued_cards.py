@@ -28,10 +28,10 @@ async def test_cards_are_remembered_by_uuid_and_rule(database_url: str) -> None:
     database = Database(database_url)
     await database.migrate()
     cards = IssuedCards(database, timedelta(days=30))
-    cards.record("postfusion-pain-order-sign", [card("u1", "REV-NOT-MET"), card("u2", "REV-ODDS")], T)
+    cards.remember("postfusion-pain-order-sign", [card("u1", "REV-NOT-MET"), card("u2", "REV-ODDS")], T)
     await cards.flush()
-    cards.record("postfusion-pain-order-sign", [card("u1", "REV-NOT-MET")], T)  # a retry: ignored
-    cards.record("postfusion-pain-patient-view", [], T)
+    cards.remember("postfusion-pain-order-sign", [card("u1", "REV-NOT-MET")], T)  # a retry: ignored
+    cards.remember("postfusion-pain-patient-view", [], T)
     assert await cards.rules_of(["u1", "u2", "unknown"]) == {"u1": "REV-NOT-MET", "u2": "REV-ODDS"}
     assert await cards.forget_before(T + timedelta(seconds=1)) == 2
     assert await cards.rules_of(["u1"]) == {}
@@ -59,7 +59,7 @@ async def test_cards_are_written_behind_within_the_flush_interval(database_url: 
     await database.migrate()
     cards = IssuedCards(database, timedelta(days=30))
     writer = asyncio.create_task(cards.write_behind())
-    cards.record("postfusion-pain-order-sign", [card("u3", "HW-NOT-SUPPORTED")], T)
+    cards.remember("postfusion-pain-order-sign", [card("u3", "HW-NOT-SUPPORTED")], T)
     other_process = IssuedCards(database, timedelta(days=30))  # sees only what reached the database
     assert await other_process.rules_of(["u3"]) == {}
     await asyncio.sleep(FLUSH_INTERVAL_S * 3)
@@ -71,7 +71,7 @@ async def test_cards_are_written_behind_within_the_flush_interval(database_url: 
 async def test_cards_wait_for_an_unreachable_database(tmp_path) -> None:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}")
     cards = IssuedCards(database, timedelta(days=30))
-    cards.record("postfusion-pain-order-sign", [card("u4", "REV-ODDS")], T)
+    cards.remember("postfusion-pain-order-sign", [card("u4", "REV-ODDS")], T)
     with pytest.raises(OperationalError):  # no tables yet: the insert fails
         await cards.flush()
     await database.migrate()

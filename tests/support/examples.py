@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
+from cds_service.hooks import build_services
 from cds_service.plans.loader import load_ruleset
-from cds_service.services import build_services
 
 from support.hooks import HOOKS_DIR, ROOT
 from support.requests import hook_request

@@ -7,12 +7,13 @@ CDS_DATABASE_URL.
 from __future__ import annotations
 
 import asyncio
+import os
 
 from alembic import context
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from cds_service.config import Settings
+from cds_service.store.database import DEFAULT_URL
 from cds_service.store.schema import Base
 
 
@@ -23,7 +24,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_standalone() -> None:
-    engine = create_async_engine(Settings().database_url)
+    engine = create_async_engine(os.environ.get("CDS_DATABASE_URL", DEFAULT_URL))
     async with engine.begin() as connection:
         await connection.run_sync(_run)
     await engine.dispose()

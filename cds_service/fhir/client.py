@@ -1,0 +1,293 @@
+"""Outbound FHIR reads and searches for prefetch data the CDS client did not send.
+
+The bearer token in `fhirAuthorization` is the user's, so every request is confined to an allowlisted
+`fhirServer` base: no redirects, no paging links elsewhere, no cookies kept between requests, and
+errors and logs carry neither the token nor URLs (which hold patient ids).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
+from urllib.parse import urljoin
+
+import httpx
+import orjson
+
+from ..ops.metrics import FHIR_FETCH_ERRORS, FHIR_REQUEST_LATENCY
+from ..ops.request_ids import HEADER, current_request_id
+from .allowlist import agrees_with_httpx, check_host, is_allowed, normalise
+from .errors import FetchError
+
+logger = logging.getLogger("cds_service.fhir")
+
+_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]+")
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """Bounds that keep one slow or hostile FHIR server from holding a hook call hostage."""
+
+    timeout_s: float = 5.0
+    total_timeout_s: float = 10.0
+    max_pages: int = 20
+    max_resources: int = 10_000
+    page_size: int | None = None  # `_count` asked of searches that do not set one; None: the server's default
+
+
+_DEFAULT_LIMITS = FetchLimits()
+
+
+def _is_read(relative_url: str) -> bool:
+    path, has_query, _ = relative_url.partition("?")
+    return not has_query and path.strip("/").count("/") == 1
+
+
+@asynccontextmanager
+async def _total_deadline(seconds: float) -> AsyncIterator[None]:
+    """asyncio.timeout over all pages of one key, turned into a FetchError that names the limit."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise FetchError(f"total time limit of {seconds} s exceeded", kind="timeout") from None
+
+
+def _next_link(bundle: dict) -> str | None:
+    links = bundle.get("link")
+    if not isinstance(links, list):
+        return None
+    for link in links:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"]
+    return None
+
+
+def _entries(bundle: dict) -> list:
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise FetchError("malformed Bundle (entry is not a list)", kind="invalid")
+    return entries
+
+
+class FhirFetcher:
+    """Fetches prefetch templates from the CDS client's FHIR server on the service's behalf."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        allowed_servers: Sequence[str],
+        limits: FetchLimits = _DEFAULT_LIMITS,
+        *,
+        require_https: bool = False,
+    ) -> None:
+        # A shared client would otherwise carry one user's FHIR session cookie into another user's call.
+        client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        self._client = client
+        self._allowed = tuple(allowed_servers)
+        self._limits = limits
+        self._require_https = require_https
+
+    def for_servers(self, allowed_servers: Sequence[str]) -> FhirFetcher:
+        """The same fetcher restricted to other servers: those the authenticated client may send us.
+        A shallow copy, so the shared client's cookie policy is not set again on every request."""
+        restricted = copy.copy(self)
+        restricted._allowed = tuple(allowed_servers)
+        return restricted
+
+    async def fetch(self, fhir_server: str, relative_url: str, access_token: str | None) -> dict | None:
+        """Run one rendered template: a resource, None for a missing read, or one merged searchset."""
+        return await self._fetch_logged("-", fhir_server, relative_url, access_token)
+
+    async def fetch_many(
+        self, fhir_server: str, requests: Mapping[str, str], access_token: str | None
+    ) -> dict[str, dict | FetchError | None]:
+        """Fetch all keys concurrently; a key's failure is returned as its value, not raised."""
+
+        async def one(key: str, relative_url: str) -> dict | FetchError | None:
+            try:
+                return await self._fetch_logged(key, fhir_server, relative_url, access_token)
+            except FetchError as exc:
+                return exc
+
+        async with asyncio.TaskGroup() as group:
+            tasks = {key: group.create_task(one(key, url)) for key, url in requests.items()}
+        return {key: task.result() for key, task in tasks.items()}
+
+    async def complete(self, fhir_server: str, bundle: dict, access_token: str | None) -> dict:
+        """Fetch the remaining pages of a prefetched Bundle (2.0 lets clients paginate prefetch)."""
+        if (
+            not isinstance(bundle, dict)
+            or bundle.get("resourceType") != "Bundle"
+            or _next_link(bundle) is None
+        ):
+            return bundle
+        try:
+            await self._check_server(fhir_server)
+            async with _total_deadline(self._limits.total_timeout_s):
+                return await self._collect(fhir_server, bundle, access_token)
+        except FetchError as exc:
+            FHIR_FETCH_ERRORS.labels(exc.kind).inc()
+            raise
+
+    async def _fetch_logged(
+        self, key: str, fhir_server: str, relative_url: str, access_token: str | None
+    ) -> dict | None:
+        started = time.perf_counter()
+        try:
+            result = await self._fetch(fhir_server, relative_url, access_token)
+        except FetchError as exc:
+            FHIR_FETCH_ERRORS.labels(exc.kind).inc()
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            logger.warning(
+                "fhir fetch failed key=%s status=%s reason=%s elapsed_ms=%.0f",
+                key,
+                exc.status,
+                exc.reason,
+                elapsed_ms,
+            )
+            raise
+        if result is None:
+            count = 0
+        elif result["resourceType"] == "Bundle":
+            count = len(result.get("entry", ()))
+        else:
+            count = 1
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        logger.info(
+            "fhir fetch key=%s found=%s resources=%d elapsed_ms=%.0f",
+            key,
+            result is not None,
+            count,
+            elapsed_ms,
+        )
+        return result
+
+    async def _fetch(self, fhir_server: str, relative_url: str, access_token: str | None) -> dict | None:
+        await self._check_server(fhir_server)
+        url = f"{fhir_server.rstrip('/')}/{relative_url.lstrip('/')}"
+        if not is_allowed(url, [fhir_server]):
+            raise FetchError("request URL is malformed or leaves fhirServer")
+        read = _is_read(relative_url)
+        if not read and self._limits.page_size and not re.search(r"[?&]_count=", url):
+            url += f"{'&' if '?' in url else '?'}_count={self._limits.page_size}"
+        async with _total_deadline(self._limits.total_timeout_s):
+            resource = await self._get(url, access_token, missing_ok=read)
+            if resource is None or read:
+                return resource
+            if resource["resourceType"] != "Bundle":
+                raise FetchError("search did not return a Bundle", kind="invalid")
+            return await self._collect(fhir_server, resource, access_token)
+
+    async def _check_server(self, fhir_server: str) -> None:
+        """Refuse before connecting: not allowlisted, plain http when https is required, or a host that
+        resolves to a link-local, metadata or otherwise never-legitimate address."""
+        if not is_allowed(fhir_server, self._allowed):
+            raise FetchError("server not allowlisted")
+        if "?" in fhir_server or "#" in fhir_server:
+            raise FetchError("fhirServer must not carry a query or fragment")
+        base = normalise(fhir_server)
+        assert base is not None  # is_allowed passed
+        if self._require_https and base.scheme != "https":
+            raise FetchError("fhirServer must use https")
+        await check_host(base.host)
+
+    async def _collect(self, fhir_server: str, first: dict, access_token: str | None) -> dict:
+        """Follow next links (only within fhirServer) and merge the pages into one searchset."""
+        limits = self._limits
+        entries = list(_entries(first))
+        pages, page, seen = 1, first, set()
+        while True:
+            if len(entries) > limits.max_resources:
+                raise FetchError(f"too many resources (>{limits.max_resources})", kind="too-large")
+            link = _next_link(page)
+            if link is None:
+                break
+            if pages >= limits.max_pages:
+                raise FetchError(f"too many pages (>{limits.max_pages})", kind="too-large")
+            next_url = urljoin(fhir_server.rstrip("/") + "/", link)
+            if not is_allowed(next_url, [fhir_server]):
+                raise FetchError("next link points outside fhirServer", kind="invalid")
+            if next_url in seen:
+                raise FetchError("paging loop (a next link repeats)", kind="invalid")
+            seen.add(next_url)
+            page = await self._get(next_url, access_token, missing_ok=False)
+            if page is None or page["resourceType"] != "Bundle":
+                raise FetchError("next page is not a Bundle", kind="invalid")
+            entries.extend(_entries(page))
+            pages += 1
+        if pages == 1:
+            return first
+        logger.debug("fhir paging pages=%d resources=%d", pages, len(entries))
+        merged: dict = {"resourceType": "Bundle", "type": first.get("type", "searchset")}
+        if "total" in first:
+            merged["total"] = first["total"]
+        if entries:
+            merged["entry"] = entries
+        return merged
+
+    async def _get(self, url: str, access_token: str | None, *, missing_ok: bool) -> dict | None:
+        """One GET; returns the parsed resource, or None for 404/410 when the caller allows it."""
+        if not agrees_with_httpx(url):
+            raise FetchError("request URL rejected")
+        headers = {"Accept": "application/fhir+json"}
+        request_id = current_request_id.get()
+        if request_id is not None:
+            headers[HEADER] = request_id
+        if access_token is not None:
+            if not _TOKEN_CHARS.fullmatch(access_token):
+                raise FetchError("invalid access token")
+            headers["Authorization"] = f"Bearer {access_token}"
+        timeout = self._limits.timeout_s
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self._client.get(
+                    url, headers=headers, follow_redirects=False, timeout=httpx.Timeout(timeout)
+                )
+        except (TimeoutError, httpx.TimeoutException):
+            FHIR_REQUEST_LATENCY.labels("timeout").observe(time.perf_counter() - started)
+            raise FetchError(f"timed out after {timeout} s", kind="timeout") from None
+        except httpx.HTTPError as exc:
+            FHIR_REQUEST_LATENCY.labels("network").observe(time.perf_counter() - started)
+            reason = (
+                "could not connect to FHIR server"
+                if isinstance(exc, httpx.ConnectError)
+                else f"HTTP error talking to FHIR server ({type(exc).__name__})"
+            )
+            raise FetchError(reason, kind="network") from None
+        status = response.status_code
+        elapsed = time.perf_counter() - started
+        outcome = "ok" if status == 200 else "not-found" if status in (404, 410) else "status"
+        FHIR_REQUEST_LATENCY.labels(outcome).observe(elapsed)
+        logger.debug("fhir response status=%d elapsed_ms=%.0f", status, elapsed * 1000)
+        if missing_ok and status in (404, 410):
+            return None
+        if response.is_redirect:
+            raise FetchError(
+                f"FHIR server answered {status} (redirects are not followed)", status, kind="status"
+            )
+        if status != 200:
+            raise FetchError(f"FHIR server answered {status}", status, kind="status")
+        return _parse(response.content)
+
+
+def _parse(body: bytes) -> dict:
+    try:
+        resource = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise FetchError("FHIR server sent a body that is not JSON", 200, kind="invalid") from None
+    resource_type = resource.get("resourceType") if isinstance(resource, dict) else None
+    if not (isinstance(resource_type, str) and _RESOURCE_TYPE.fullmatch(resource_type)):
+        raise FetchError("FHIR server sent JSON that is not a FHIR resource", 200, kind="invalid")
+    if resource_type == "OperationOutcome":
+        raise FetchError("FHIR server answered with an OperationOutcome", 200, kind="invalid")
+    return resource

@@ -1,0 +1,52 @@
+"""One hook call end to end, independent of HTTP so the CLI's `evaluate` runs exactly the same path:
+intake, patient data, record, evaluation, response."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..errors import TooLarge
+from ..fhir import FhirFetcher
+from ..plans.evaluate import evaluate
+from ..plans.model import RuleSet
+from ..protocol.response import cds_response
+from ..record import PatientRecord
+from ..types import JSONObject
+from .intake import drafts_in_scope, parse_request
+from .patient_data import gather
+from .services import Service
+
+
+@dataclass(frozen=True, slots=True)
+class HookResult:
+    """The CDS response, and what the audit log records about producing it (no patient data)."""
+
+    response: JSONObject
+    failed_plans: list[str]
+    resources: int
+    fetched_keys: int
+
+
+async def call_service(
+    service: Service,
+    ruleset: RuleSet,
+    body: Any,
+    fetcher: FhirFetcher | None,
+    now: datetime,
+    source_base: str | None = None,
+    max_resources: int | None = None,
+) -> HookResult:
+    """Validate, gather the patient data, evaluate the plan definitions of the service's hook. Cards link
+    their source to `{source_base}/rules/{plan id}` when a base URL is known."""
+    request = parse_request(body, service.hook)
+    resources, fetched_keys = await gather(service.prefetch, request, fetcher)
+    if max_resources is not None and len(resources) + len(request.draft_orders) > max_resources:
+        raise TooLarge.single(
+            f"more than {max_resources} FHIR resources in one call", "prefetch", "too-costly"
+        )
+    record = PatientRecord.build(resources)
+    drafts = drafts_in_scope(request)
+    cards, failed = evaluate(ruleset, service.hook, record, drafts, now.date(), request.context, source_base)
+    return HookResult(cds_response(cards), failed, record.size(), fetched_keys)

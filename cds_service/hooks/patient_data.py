@@ -1,0 +1,123 @@
+"""Gather the patient data a service needs: prefetch as given, every missing key fetched from the EHR.
+
+Per key, a prefetch value is used as sent (a resource, or a Bundle whose remaining pages we fetch), `null`
+means "no data", and a missing key, an OperationOutcome or an unusable value means "not satisfied", so we
+fetch it from `fhirServer` ourselves, all keys concurrently. Only when a key can be had neither way is the
+call refused (DataUnavailable), naming each key and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ..errors import DataUnavailable, InvalidRequest, Issue
+from ..fhir import FetchError, FhirFetcher, TemplateError, expand, user_tokens
+from ..record import located_type_errors, resources_of
+from ..types import Resource
+from .intake import ParsedRequest
+
+log = logging.getLogger("cds_service.prefetch")
+
+
+def _usable(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("resourceType"), str)
+        and value["resourceType"] != "OperationOutcome"
+    )
+
+
+def _has_next(bundle: Resource) -> bool:
+    return bundle.get("resourceType") == "Bundle" and any(
+        isinstance(link, dict) and link.get("relation") == "next" for link in bundle.get("link") or ()
+    )
+
+
+def _unavailable(reasons: dict[str, str]) -> DataUnavailable:
+    return DataUnavailable(
+        [
+            Issue(f"prefetch '{key}' {reason}", f"prefetch.{key}", "not-found")
+            for key, reason in reasons.items()
+        ]
+    )
+
+
+def _checked_given(key: str, value: Resource) -> list[Resource]:
+    """The resources of a prefetch value the client sent; InvalidRequest naming each element of the wrong
+    type."""
+    found = [
+        Issue(f"{problem} (FHIR R4)", location)
+        for location, problem in located_type_errors(value, f"prefetch.{key}")
+    ]
+    if found:
+        raise InvalidRequest(found)
+    return resources_of(value)
+
+
+def _fetched_problem(value: Resource) -> str | None:
+    """Why the FHIR server's answer for a key cannot be used (malformed data), or None when it can."""
+    for location, problem in located_type_errors(value, "response"):
+        return f"FHIR server sent malformed data ({location}: {problem})"
+    return None
+
+
+async def gather(
+    templates: dict[str, str], request: ParsedRequest, fetcher: FhirFetcher | None
+) -> tuple[list[Resource], int]:
+    """All resources for the service's prefetch keys, and how many keys had to be fetched."""
+    envelope = request.envelope
+    given = envelope.prefetch or {}
+    token = envelope.fhirAuthorization.access_token if envelope.fhirAuthorization else None
+    resources: list[Resource] = []
+    to_fetch: dict[str, str] = {}
+    to_complete: dict[str, Resource] = {}
+    reasons: dict[str, str] = {}
+    for key, template in templates.items():
+        if key in given and given[key] is None:
+            continue
+        value = given.get(key)
+        if _usable(value):
+            if _has_next(value):
+                to_complete[key] = value
+            else:
+                resources.extend(_checked_given(key, value))
+            continue
+        try:
+            to_fetch[key] = expand(template, envelope.context, user_tokens(request.context.userId))
+        except TemplateError as error:
+            reasons[key] = f"cannot be fetched: {error}"
+    server = envelope.fhirServer
+    if (to_fetch or to_complete) and (server is None or fetcher is None):
+        for key in [*to_fetch, *to_complete]:
+            reasons[key] = "was not provided and cannot be fetched: the request has no fhirServer"
+    if reasons:
+        raise _unavailable(reasons)
+    if server is not None and fetcher is not None and (to_fetch or to_complete):
+        fetched, *completed = await asyncio.gather(
+            fetcher.fetch_many(server, to_fetch, token),
+            *(fetcher.complete(server, bundle, token) for bundle in to_complete.values()),
+            return_exceptions=True,
+        )
+        if isinstance(fetched, BaseException):
+            raise fetched
+        results: list[tuple[str, Resource | FetchError | BaseException | None]] = [
+            *fetched.items(),
+            *zip(to_complete, completed, strict=True),
+        ]
+        for key, result in results:
+            if isinstance(result, FetchError):
+                reasons[key] = f"could not be fetched from the FHIR server: {result.reason}"
+            elif isinstance(result, BaseException):
+                raise result
+            elif result is not None:
+                problem = _fetched_problem(result)
+                if problem is None:
+                    resources.extend(resources_of(result))
+                else:
+                    reasons[key] = f"could not be fetched from the FHIR server: {problem}"
+    if reasons:
+        log.warning("prefetch unavailable for keys %s", sorted(reasons))
+        raise _unavailable(reasons)
+    return resources, len(to_fetch) + len(to_complete)

@@ -1,0 +1,19 @@
+"""One patient's record for one call: entries indexed by type and code, data hygiene, and the JSON shape of
+the elements the rules read."""
+
+from .bundles import resources_of
+from .entry import Entry, make_entry
+from .patient import PatientRecord
+from .shape import located_type_errors, type_errors
+from .statuses import StatusTest, profile_test
+
+__all__ = [
+    "Entry",
+    "PatientRecord",
+    "StatusTest",
+    "located_type_errors",
+    "make_entry",
+    "profile_test",
+    "resources_of",
+    "type_errors",
+]

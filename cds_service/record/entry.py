@@ -1,0 +1,94 @@
+"""A resource with what the rules ask of it computed once: reference, dates, codes and text."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from ..types import Resource
+from .dates import first_instant, parse_date, parse_instant
+
+_NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+DATE_FIELDS: dict[str, tuple[str, ...]] = {
+    "Condition": ("onsetDateTime", "onsetPeriod", "recordedDate"),
+    "Procedure": ("performedDateTime", "performedPeriod"),
+    "Observation": ("effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"),
+    "MedicationRequest": ("authoredOn",),
+    "MedicationStatement": ("effectiveDateTime", "effectivePeriod", "dateAsserted"),
+    "DiagnosticReport": ("effectiveDateTime", "effectivePeriod", "issued"),
+    "ServiceRequest": ("occurrenceDateTime", "occurrencePeriod", "authoredOn"),
+    "AllergyIntolerance": ("onsetDateTime", "recordedDate"),
+}
+
+CODE_FIELDS: dict[str, tuple[str, ...]] = {
+    "MedicationRequest": ("medicationCodeableConcept",),
+    "MedicationStatement": ("medicationCodeableConcept",),
+    "DiagnosticReport": ("conclusionCode", "code"),
+}
+
+
+@dataclass(slots=True, eq=False)
+class Entry:
+    """One resource of the record; `day` is the calendar day of its effective date (None if undated)."""
+
+    resource: Resource
+    type: str
+    reference: str
+    instant: dt.datetime | None
+    day: dt.date | None
+    end: dt.date | None
+    codes: frozenset[tuple[str, str]]
+    text: str
+    label: str
+    order: int = 0  # position in the record, so index lookups can return entries in record order
+
+    @property
+    def status(self) -> str | None:
+        status = self.resource.get("status")
+        return status if isinstance(status, str) else None
+
+    def recency(self) -> tuple[dt.datetime, dt.datetime]:
+        """Sort key of "latest value wins": the effective instant, then `issued` (RULES.md section 0.1)."""
+        issued = parse_instant(self.resource.get("issued")) or _NEVER
+        return (self.instant or _NEVER, issued)
+
+
+def _codings(resource: Resource, type_: str) -> tuple[frozenset[tuple[str, str]], list[str]]:
+    concepts: list[Any] = []
+    for key in CODE_FIELDS.get(type_, ("code",)):
+        value = resource.get(key)
+        concepts.extend(value if isinstance(value, list) else [value])
+    codes = set()
+    texts = []
+    for concept in concepts:
+        if not isinstance(concept, dict):
+            continue
+        if isinstance(concept.get("text"), str):
+            texts.append(concept["text"])
+        for coding in concept.get("coding") or ():
+            if isinstance(coding, dict) and isinstance(coding.get("code"), str):
+                codes.add((coding.get("system") or "", coding["code"]))
+                if isinstance(coding.get("display"), str):
+                    texts.append(coding["display"])
+    return frozenset(codes), texts
+
+
+def make_entry(resource: Resource) -> Entry:
+    type_ = resource["resourceType"]
+    codes, texts = _codings(resource, type_)
+    instant = first_instant(resource, DATE_FIELDS.get(type_, ()))
+    period = resource.get("performedPeriod") or resource.get("effectivePeriod") or {}
+    end = parse_date(period.get("end")) if isinstance(period, dict) else None
+    return Entry(
+        resource=resource,
+        type=type_,
+        reference=f"{type_}/{resource.get('id', '')}",
+        instant=instant,
+        day=instant.date() if instant is not None else None,
+        end=end,
+        codes=codes,
+        text=" ".join(texts).lower(),
+        label=texts[0] if texts else f"{type_}/{resource.get('id', '')}",
+    )

@@ -1,0 +1,94 @@
+"""The ASGI application: routes, middleware, error answers, and the state shared across requests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from ..auth import JwtVerifier
+from ..config import Settings, fetch_limits, trusted_clients
+from ..fhir import FhirFetcher
+from ..hooks import RuleRegistry
+from ..ops.logs import configure_logging
+from ..ops.request_ids import HEADER
+from ..store import Database, FeedbackStore, IssuedCards, SeenTokens
+from ..types import Clock
+from .errors import HANDLERS
+from .middleware import RequestIdMiddleware
+from .routes import ROUTES
+from .state import State
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Starlette:
+    """Build the app; plan definitions and trusted clients load now, so an invalid set stops start-up with
+    its problems."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    clients = trusted_clients(settings)
+    rules = RuleRegistry(settings.plandefinitions_dir, settings.parameters_file)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, State]]:
+        database = Database(settings.database_url)
+        await database.migrate()
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            state = State(
+                settings=settings,
+                rules=rules,
+                clock=clock,
+                database=database,
+                feedback=FeedbackStore(database),
+                cards=IssuedCards(database, timedelta(days=settings.card_retention_days)),
+                fetcher=FhirFetcher(
+                    client,
+                    settings.fhir_allowed_servers,
+                    fetch_limits(settings),
+                    require_https=not settings.fhir_allow_http,
+                ),
+                verifier=(
+                    JwtVerifier(clients, client, replay=SeenTokens(database)) if clients is not None else None
+                ),
+            )
+            tasks = [asyncio.create_task(state.cards.write_behind())]
+            if settings.reload:
+                tasks.append(asyncio.create_task(rules.watch()))
+            try:
+                yield {"cds": state}
+            finally:
+                for task in tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                try:
+                    await state.cards.flush()
+                finally:
+                    await database.close()
+
+    return Starlette(
+        routes=ROUTES,
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "Accept", HEADER],
+                expose_headers=[HEADER],
+                allow_private_network=True,  # a public https sandbox calling a service on localhost
+                max_age=600,
+            ),
+        ],
+        exception_handlers=HANDLERS,
+        lifespan=lifespan,
+    )

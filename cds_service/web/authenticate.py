@@ -1,0 +1,38 @@
+"""Who is calling: the CDS client's signed JWT on every discovery, service and feedback call.
+
+With `CDS_AUTH=off` (development only) nobody is verified: a warning at start-up says so, and every call's
+audit line is logged as a WARNING with `iss=UNVERIFIED`. The FHIR servers the service may then contact are
+those of `CDS_FHIR_ALLOWED_SERVERS`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+
+from ..auth import AuthError
+from .errors import Unauthenticated
+from .state import state
+
+log = logging.getLogger("cds_service.auth")
+
+
+def audience(request: Request) -> str:
+    """The exact URL the client called, as it knows it: behind a proxy, `CDS_PUBLIC_BASE_URL` + path."""
+    base = state(request).settings.public_base_url
+    if base:
+        return base.rstrip("/") + request.url.path
+    return str(request.url.replace(query="", fragment=""))
+
+
+async def authenticate(request: Request) -> None:
+    """Set `request.state.client` to the verified client, or answer 401 without saying why."""
+    verifier = state(request).verifier
+    if verifier is None:
+        return
+    try:
+        request.state.client = await verifier.verify(request.headers.get("authorization"), audience(request))
+    except AuthError as error:
+        log.warning("rejected %s %s: %s", request.method, request.url.path, error.reason)
+        raise Unauthenticated.single("authentication failed", None, "login") from None

@@ -1,0 +1,66 @@
+"""Every error becomes an HTTP status and an OperationOutcome here, and only here.
+
+The pipeline below raises domain errors (`cds_service.errors`); the two that exist only at the HTTP edge
+(an unverified caller, a body that is not JSON) are defined here. No stack trace reaches the client.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import DataUnavailable, InvalidRequest, Issue, NotFound, ServiceError, TooLarge
+from .responses import JSON, outcome_response
+
+log = logging.getLogger("cds_service")
+
+
+class Unauthenticated(ServiceError):
+    """The caller's JWT is missing or rejected; the reason goes to the log, not to the caller."""
+
+
+class UnsupportedMediaType(ServiceError):
+    """The body is not JSON."""
+
+
+STATUS: dict[type[ServiceError], int] = {
+    InvalidRequest: 400,
+    Unauthenticated: 401,
+    NotFound: 404,
+    DataUnavailable: 412,
+    TooLarge: 413,
+    UnsupportedMediaType: 415,
+}
+
+
+def status_of(error: ServiceError) -> int:
+    return next(status for kind, status in STATUS.items() if isinstance(error, kind))
+
+
+async def service_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ServiceError)
+    return outcome_response(status_of(error), error.issues)
+
+
+async def http_error(request: Request, error: Exception) -> Response:
+    """Starlette's own 404 (no route) and 405 (wrong method), as OperationOutcomes."""
+    assert isinstance(error, HTTPException)
+    code = {404: "not-found", 405: "not-supported"}.get(error.status_code, "processing")
+    messages = {404: f"no route for {request.url.path}", 405: f"method {request.method} is not allowed here"}
+    response: JSON = outcome_response(
+        error.status_code, [Issue(messages.get(error.status_code, str(error.detail)), "url", code)]
+    )
+    if error.headers:
+        response.headers.update(error.headers)
+    return response
+
+
+async def server_error(request: Request, error: Exception) -> Response:
+    log.error("unhandled %s on %s", type(error).__name__, request.url.path)
+    return outcome_response(500, [Issue("internal error; the service logged it", None, "exception", "fatal")])
+
+
+HANDLERS = {ServiceError: service_error, HTTPException: http_error, Exception: server_error}
