@@ -20,7 +20,7 @@ class TrustedClient:
 
     iss: str
     jwks_url: str | None
-    jwks: dict | None
+    jwks: dict[str, Any] | None
     jku_allowlist: tuple[str, ...]  # jku header values honoured (exact match); empty: jku never honoured
     fhir_servers: tuple[str, ...]  # FHIR base URLs this client may send as fhirServer
     tenant: str | None = None  # if set, the token's `tenant` claim must equal it
@@ -83,7 +83,7 @@ def _parse_client(entry: Any, where: str) -> TrustedClient:
     )
 
 
-def _string_list(entry: dict, field: str, where: str) -> tuple[str, ...]:
+def _string_list(entry: dict[str, Any], field: str, where: str) -> tuple[str, ...]:
     value = entry.get(field, [])
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
         raise ValueError(f"{where}: '{field}' must be a list of non-empty strings")

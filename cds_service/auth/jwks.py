@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -24,7 +25,7 @@ MAX_JWKS_BYTES = 256 * 1024
 
 @dataclass
 class _Entry:
-    jwks: dict | None = None
+    jwks: dict[str, Any] | None = None
     fetched_at: float = float("-inf")  # last successful fetch
     attempted_at: float = float("-inf")  # last fetch attempt, successful or not
 
@@ -47,15 +48,15 @@ class JwksCache:
         self._entries: dict[str, _Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def get(self, url: str) -> dict:
+    async def get(self, url: str) -> dict[str, Any]:
         """The JWKS at `url`, from cache while fresh."""
         return await self._load(url, max_age=self._ttl_s)
 
-    async def refresh(self, url: str) -> dict:
+    async def refresh(self, url: str) -> dict[str, Any]:
         """The JWKS refetched for an unknown kid, unless the URL was fetched within the refresh interval."""
         return await self._load(url, max_age=0.0)
 
-    async def _load(self, url: str, max_age: float) -> dict:
+    async def _load(self, url: str, max_age: float) -> dict[str, Any]:
         async with self._locks.setdefault(url, asyncio.Lock()):  # concurrent misses share one fetch
             entry = self._entries.setdefault(url, _Entry())
             now = self._clock()
@@ -71,7 +72,7 @@ class JwksCache:
                 raise AuthError("jwks unavailable")
             return entry.jwks
 
-    async def _fetch(self, url: str) -> dict:
+    async def _fetch(self, url: str) -> dict[str, Any]:
         try:
             async with self._http.stream(
                 "GET",

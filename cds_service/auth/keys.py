@@ -6,6 +6,8 @@ algorithm is handed to PyJWT, never a string that an HS* header could reuse as a
 
 from __future__ import annotations
 
+from typing import Any
+
 import jwt
 
 from .errors import AuthError
@@ -24,7 +26,7 @@ KEY_SHAPES: dict[str, tuple[str, str | None]] = {
 }
 
 
-def find_jwk(jwks: dict, kid: str) -> list[dict]:
+def find_jwk(jwks: dict[str, Any], kid: str) -> list[dict[str, Any]]:
     """Signing keys with this kid (`use` absent or "sig"; encryption keys are not for us)."""
     return [
         key
@@ -33,7 +35,7 @@ def find_jwk(jwks: dict, kid: str) -> list[dict]:
     ]
 
 
-def key_for(candidates: list[dict], alg: str) -> jwt.PyJWK:
+def key_for(candidates: list[dict[str, Any]], alg: str) -> jwt.PyJWK:
     """The PyJWK for `alg` among the kid's candidates; AuthError if none has the right type, curve and alg."""
     kty, crv = KEY_SHAPES[alg]
     fitting = [k for k in candidates if k.get("kty") == kty and (crv is None or k.get("crv") == crv)]

@@ -73,7 +73,7 @@ def removal_bundle(cases: list[Case]) -> dict[str, Any]:
 
 def request_for(
     case: Case, call: dict[str, Any], fhir_server: str, prefetch: dict[str, Any] | None = None
-) -> dict:
+) -> dict[str, Any]:
     """The CDS Hooks request for one call: the data is on `fhir_server`, prefetch only as given."""
     body: dict[str, Any] = {
         "hookInstance": str(uuid.uuid4()),

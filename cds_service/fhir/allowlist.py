@@ -91,5 +91,5 @@ async def check_host(host: str) -> None:
         infos = await asyncio.get_running_loop().getaddrinfo(host.strip("[]"), None, type=socket.SOCK_STREAM)
     except OSError:
         raise FetchError("could not resolve FHIR server host", kind="network") from None
-    if any(forbidden_address(info[4][0]) for info in infos):
+    if any(forbidden_address(str(info[4][0])) for info in infos):
         raise FetchError("FHIR server address not allowed (link-local or metadata)")

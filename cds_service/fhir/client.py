@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
@@ -23,6 +24,7 @@ import orjson
 
 from ..ops.metrics import FHIR_FETCH_ERRORS, FHIR_REQUEST_LATENCY
 from ..ops.request_ids import HEADER, current_request_id
+from ..types import Resource
 from .allowlist import agrees_with_httpx, check_host, is_allowed, normalise
 from .errors import FetchError
 
@@ -61,17 +63,18 @@ async def _total_deadline(seconds: float) -> AsyncIterator[None]:
         raise FetchError(f"total time limit of {seconds} s exceeded", kind="timeout") from None
 
 
-def _next_link(bundle: dict) -> str | None:
+def _next_link(bundle: Resource) -> str | None:
     links = bundle.get("link")
     if not isinstance(links, list):
         return None
     for link in links:
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-            return link["url"]
+            url: str = link["url"]
+            return url
     return None
 
 
-def _entries(bundle: dict) -> list:
+def _entries(bundle: Resource) -> list[Any]:
     entries = bundle.get("entry", [])
     if not isinstance(entries, list):
         raise FetchError("malformed Bundle (entry is not a list)", kind="invalid")
@@ -103,16 +106,16 @@ class FhirFetcher:
         restricted._allowed = tuple(allowed_servers)
         return restricted
 
-    async def fetch(self, fhir_server: str, relative_url: str, access_token: str | None) -> dict | None:
+    async def fetch(self, fhir_server: str, relative_url: str, access_token: str | None) -> Resource | None:
         """Run one rendered template: a resource, None for a missing read, or one merged searchset."""
         return await self._fetch_logged("-", fhir_server, relative_url, access_token)
 
     async def fetch_many(
         self, fhir_server: str, requests: Mapping[str, str], access_token: str | None
-    ) -> dict[str, dict | FetchError | None]:
+    ) -> dict[str, Resource | FetchError | None]:
         """Fetch all keys concurrently; a key's failure is returned as its value, not raised."""
 
-        async def one(key: str, relative_url: str) -> dict | FetchError | None:
+        async def one(key: str, relative_url: str) -> Resource | FetchError | None:
             try:
                 return await self._fetch_logged(key, fhir_server, relative_url, access_token)
             except FetchError as exc:
@@ -122,7 +125,7 @@ class FhirFetcher:
             tasks = {key: group.create_task(one(key, url)) for key, url in requests.items()}
         return {key: task.result() for key, task in tasks.items()}
 
-    async def complete(self, fhir_server: str, bundle: dict, access_token: str | None) -> dict:
+    async def complete(self, fhir_server: str, bundle: Resource, access_token: str | None) -> Resource:
         """Fetch the remaining pages of a prefetched Bundle (2.0 lets clients paginate prefetch)."""
         if (
             not isinstance(bundle, dict)
@@ -140,7 +143,7 @@ class FhirFetcher:
 
     async def _fetch_logged(
         self, key: str, fhir_server: str, relative_url: str, access_token: str | None
-    ) -> dict | None:
+    ) -> Resource | None:
         started = time.perf_counter()
         try:
             result = await self._fetch(fhir_server, relative_url, access_token)
@@ -171,7 +174,7 @@ class FhirFetcher:
         )
         return result
 
-    async def _fetch(self, fhir_server: str, relative_url: str, access_token: str | None) -> dict | None:
+    async def _fetch(self, fhir_server: str, relative_url: str, access_token: str | None) -> Resource | None:
         await self._check_server(fhir_server)
         url = f"{fhir_server.rstrip('/')}/{relative_url.lstrip('/')}"
         if not is_allowed(url, [fhir_server]):
@@ -200,7 +203,7 @@ class FhirFetcher:
             raise FetchError("fhirServer must use https")
         await check_host(base.host)
 
-    async def _collect(self, fhir_server: str, first: dict, access_token: str | None) -> dict:
+    async def _collect(self, fhir_server: str, first: Resource, access_token: str | None) -> Resource:
         """Follow next links (only within fhirServer) and merge the pages into one searchset."""
         limits = self._limits
         entries = list(_entries(first))
@@ -219,22 +222,23 @@ class FhirFetcher:
             if next_url in seen:
                 raise FetchError("paging loop (a next link repeats)", kind="invalid")
             seen.add(next_url)
-            page = await self._get(next_url, access_token, missing_ok=False)
-            if page is None or page["resourceType"] != "Bundle":
+            next_page = await self._get(next_url, access_token, missing_ok=False)
+            if next_page is None or next_page["resourceType"] != "Bundle":
                 raise FetchError("next page is not a Bundle", kind="invalid")
+            page = next_page
             entries.extend(_entries(page))
             pages += 1
         if pages == 1:
             return first
         logger.debug("fhir paging pages=%d resources=%d", pages, len(entries))
-        merged: dict = {"resourceType": "Bundle", "type": first.get("type", "searchset")}
+        merged: Resource = {"resourceType": "Bundle", "type": first.get("type", "searchset")}
         if "total" in first:
             merged["total"] = first["total"]
         if entries:
             merged["entry"] = entries
         return merged
 
-    async def _get(self, url: str, access_token: str | None, *, missing_ok: bool) -> dict | None:
+    async def _get(self, url: str, access_token: str | None, *, missing_ok: bool) -> Resource | None:
         """One GET; returns the parsed resource, or None for 404/410 when the caller allows it."""
         if not agrees_with_httpx(url):
             raise FetchError("request URL rejected")
@@ -280,14 +284,17 @@ class FhirFetcher:
         return _parse(response.content)
 
 
-def _parse(body: bytes) -> dict:
+def _parse(body: bytes) -> Resource:
     try:
         resource = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise FetchError("FHIR server sent a body that is not JSON", 200, kind="invalid") from None
-    resource_type = resource.get("resourceType") if isinstance(resource, dict) else None
+    if not isinstance(resource, dict):
+        raise FetchError("FHIR server sent JSON that is not a FHIR resource", 200, kind="invalid")
+    resource_type = resource.get("resourceType")
     if not (isinstance(resource_type, str) and _RESOURCE_TYPE.fullmatch(resource_type)):
         raise FetchError("FHIR server sent JSON that is not a FHIR resource", 200, kind="invalid")
     if resource_type == "OperationOutcome":
         raise FetchError("FHIR server answered with an OperationOutcome", 200, kind="invalid")
-    return resource
+    found: Resource = resource
+    return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..errors import DataUnavailable, InvalidRequest, Issue
 from ..fhir import FetchError, FhirFetcher, TemplateError, expand, user_tokens
@@ -21,7 +21,7 @@ from .intake import ParsedRequest
 log = logging.getLogger("cds_service.prefetch")
 
 
-def _usable(value: Any) -> bool:
+def _usable(value: Any) -> TypeGuard[Resource]:
     return (
         isinstance(value, dict)
         and isinstance(value.get("resourceType"), str)

@@ -76,7 +76,7 @@ class Emitter:
         if node.is_constant:
             return self.const(node.value), ("bool" if type(node.value) is bool else "any")
         if node.emit is not None and depth < MAX_INLINE_DEPTH:
-            emitted = node.emit(self, node, fast, depth + 1)
+            emitted: tuple[str, str] | None = node.emit(self, node, fast, depth + 1)
             if emitted is not None:
                 return emitted
         return f"{self.ref(node.evaluate)}(d)", node.kind

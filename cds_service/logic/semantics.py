@@ -46,7 +46,8 @@ def truthy(x: Any) -> bool:
     """JavaScript truthiness with JSON-Logic's exception that ``[]`` is falsy; ``{}`` is truthy."""
     t = type(x)
     if t is bool:
-        return x
+        flag: bool = x
+        return flag
     if t is dict:
         return True
     if t is int or t is float or t is str or t is list:
@@ -64,7 +65,8 @@ def to_number(x: Any) -> int | float:
     """ToNumber for arithmetic and comparisons; raises the ``NaN`` error instead of returning NaN."""
     t = type(x)
     if t is int or t is float:
-        return x
+        number: int | float = x
+        return number
     if t is bool:
         return int(x)
     if x is None:
@@ -117,7 +119,8 @@ def cat_str(x: Any) -> str:
     """String conversion used by ``cat``/``substr``: like JS ``Array.join``, ``null`` becomes ``""``."""
     t = type(x)
     if t is str:
-        return x
+        text: str = x
+        return text
     if x is None:
         return ""
     if t is bool:
@@ -152,7 +155,8 @@ def loose_eq(a: Any, b: Any) -> bool:
     """
     ta, tb = type(a), type(b)
     if ta is tb and (ta is str or ta is int or ta is float or ta is bool):
-        return a == b
+        same: bool = a == b
+        return same
     if a is None or b is None:
         other = b if a is None else a
         if other is None:
@@ -312,11 +316,13 @@ def _numbers_only(xs: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def minimum(*xs: Any) -> int | float:
-    return min(_numbers_only(xs))
+    least: int | float = min(_numbers_only(xs))
+    return least
 
 
 def maximum(*xs: Any) -> int | float:
-    return max(_numbers_only(xs))
+    most: int | float = max(_numbers_only(xs))
+    return most
 
 
 def concat(*xs: Any) -> str:

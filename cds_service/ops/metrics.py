@@ -64,7 +64,7 @@ PLAN_RELOADS = Counter(
 def _registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client lacks a hint
         return registry
     return REGISTRY
 

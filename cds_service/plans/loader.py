@@ -21,7 +21,7 @@ from ..types import Evaluator
 from . import canonical
 from .errors import Problem, RuleSetError
 from .kleene import clinical_engine
-from .model import CardSpec, Criterion, Fact, Plan, RuleSet, SuggestionSpec
+from .model import CardSpec, Criterion, Fact, Indicator, Plan, RuleSet, SuggestionSpec
 from .prefetch_templates import derive_prefetch
 from .rulewalk import walk
 from .terminology import ValueSet, compile_valueset
@@ -30,7 +30,12 @@ from .vocabulary import Vocabulary
 CONTEXT_FIELDS = ("userId", "patientId", "encounterId")
 PLACEHOLDER = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
 SPECIAL_PLACEHOLDERS = frozenset({"unmet", "checklist", "draft"})
-INDICATORS = {"routine": "info", "urgent": "warning", "asap": "warning", "stat": "critical"}
+INDICATORS: dict[str, Indicator] = {
+    "routine": "info",
+    "urgent": "warning",
+    "asap": "warning",
+    "stat": "critical",
+}
 PARAMETER_TYPES: dict[str, tuple[str, type | tuple[type, ...]]] = {
     "integer": ("valueInteger", int),
     "decimal": ("valueDecimal", (int, float)),
@@ -355,7 +360,7 @@ class Loader:
             return None
         filters = inputs[0].get("codeFilter") or ()
         reference = filters[0].get("valueSet") if filters else None
-        valueset = self.valueset_urls.get(reference, reference)
+        valueset = self.valueset_urls.get(reference, reference) if isinstance(reference, str) else None
         if valueset not in self.valueset_names:
             self.problem(file, f"{where}.input[0].codeFilter[0].valueSet", f"unknown value set '{reference}'")
             return None
@@ -503,7 +508,8 @@ def _typed(value: Any, kind: str | None) -> bool:
 def _sub(extension: dict[str, Any], url: str, element: str) -> Any:
     for sub in extension.get("extension") or ():
         if sub.get("url") == url:
-            return sub.get(element)
+            value: Any = sub.get(element)
+            return value
     return None
 
 
@@ -512,14 +518,16 @@ def _first_coding(concepts: Any) -> dict[str, Any] | None:
         concepts = [concepts]
     for concept in concepts or ():
         for coding in concept.get("coding") or ():
-            return coding
+            first: dict[str, Any] = coding
+            return first
     return None
 
 
 def _first_url(artifacts: Any) -> str | None:
     for artifact in artifacts or ():
-        if artifact.get("url"):
-            return artifact["url"]
+        if isinstance(artifact.get("url"), str) and artifact["url"]:
+            url: str = artifact["url"]
+            return url
     return None
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..types import Evaluator
 from .terminology import ValueSet
+
+Indicator = Literal["info", "warning", "critical"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +40,7 @@ class CardSpec:
     topic_system: str
     topic_display: str
     hooks: frozenset[str]
-    indicator: str
+    indicator: Indicator
     summary: str
     detail: str | None
     conditions: tuple[Evaluator, ...]

@@ -49,28 +49,30 @@ class Vocabulary:
         self.criteria = criteria
 
     def operations(self) -> dict[str, Operation]:
-        one = {"min_args": 1, "max_args": 1}
+        def one(func: Callable[[Any], Any]) -> Operation:
+            return Operation(func=func, min_args=1, max_args=1)
+
         return {
-            "fact": Operation(build=self._fact, **one),
-            "param": Operation(build=self._param, **one),
+            "fact": Operation(build=self._fact, min_args=1, max_args=1),
+            "param": Operation(build=self._param, min_args=1, max_args=1),
             "select": Operation(build=self._select, min_args=1, max_args=3),
             "drafts": Operation(build=self._drafts, min_args=0, max_args=1),
             "draft": Operation(build=self._draft, min_args=0, max_args=0),
             "within_days": Operation(func=_within_days, min_args=2, max_args=2),
             "after": Operation(func=_after, min_args=2, max_args=2),
-            "latest": Operation(func=lambda items: _extreme(items, max), **one),
-            "earliest": Operation(func=lambda items: _extreme(items, min), **one),
-            "date": Operation(func=lambda item: _iso(_as_date(item)), **one),
-            "days_since": Operation(func=_days_since, **one),
+            "latest": one(lambda items: _extreme(items, max)),
+            "earliest": one(lambda items: _extreme(items, min)),
+            "date": one(lambda item: _iso(_as_date(item))),
+            "days_since": one(_days_since),
             "days_between": Operation(func=_days_between, min_args=2, max_args=2),
-            "count": Operation(func=lambda items: None if items is None else len(items), **one),
-            "dates": Operation(func=_dates, **one),
+            "count": one(lambda items: None if items is None else len(items)),
+            "dates": one(_dates),
             "add_days": Operation(func=_add_days, min_args=2, max_args=2),
             "hook": Operation(build=lambda args, path: lambda data: current().hook, min_args=0, max_args=0),
-            "span_days": Operation(func=_span_days, **one),
+            "span_days": one(_span_days),
             "value": Operation(func=_value, min_args=1, max_args=4),
-            "known": Operation(func=lambda value: value is not None, **one),
-            "is_true": Operation(func=lambda value: value is not None and truthy(value), **one),
+            "known": one(lambda value: value is not None),
+            "is_true": one(lambda value: value is not None and truthy(value)),
             "code_in": Operation(build=self._code_in, min_args=2, max_args=2),
         } | self._criteria_operations()
 

@@ -15,9 +15,9 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 
 from .database import Database
 from .schema import IssuedCardRow
@@ -93,4 +93,4 @@ class IssuedCards:
         """Drop cards issued before `cutoff` (retention); returns how many."""
         async with self._db.sessions.begin() as session:
             result = await session.execute(delete(IssuedCardRow).where(IssuedCardRow.issued_at < cutoff))
-        return result.rowcount
+        return cast(CursorResult[Any], result).rowcount

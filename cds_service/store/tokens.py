@@ -3,7 +3,9 @@ caught too."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete
 
 from .database import Database
 from .schema import SeenTokenRow
@@ -35,4 +37,4 @@ class SeenTokens:
             if self._calls % PURGE_EVERY == 0:
                 await session.execute(delete(SeenTokenRow).where(SeenTokenRow.expires_at <= now))
             result = await session.execute(statement)
-        return result.rowcount == 1
+        return cast(CursorResult[Any], result).rowcount == 1

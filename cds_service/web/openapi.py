@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from importlib.metadata import version
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -102,10 +103,10 @@ def _openapi30(node: Any) -> Any:
 
 def component_schemas() -> dict[str, dict[str, Any]]:
     """Every model's schema under its own name, with the hook request's context as the union of contexts."""
-    models = [HookRequest, *CONTEXTS.values(), FeedbackRequest]
+    models: list[type[BaseModel]] = [HookRequest, *CONTEXTS.values(), FeedbackRequest]
+    modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [(model, "validation") for model in models]
     _, top = models_json_schema(
-        [(model, "validation") for model in models] + [(Card, "serialization"), (Action, "serialization")],
-        ref_template=REF,
+        [*modes, (Card, "serialization"), (Action, "serialization")], ref_template=REF
     )
     schemas = _openapi30(top["$defs"])
     request = schemas["HookRequest"]["properties"]
@@ -129,7 +130,7 @@ def _operation(summary: str, answers: dict[str, Any], errors: list[int], **extra
     """`answers` are the operation's own responses; `errors` the shared OperationOutcome ones it can give.
     The operations that can answer 401 are the ones that verify the caller's JWT."""
     shared = {str(status): {"$ref": f"#/components/responses/{status}"} for status in errors}
-    security = {"security": [{"cdsHooksJwt": []}]} if 401 in errors else {}
+    security: dict[str, Any] = {"security": [{"cdsHooksJwt": []}]} if 401 in errors else {}
     return {"summary": summary, **extra, **security, "responses": answers | shared}
 
 
