@@ -63,7 +63,7 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
             "database_url": f"sqlite+aiosqlite:///{tmp_path / 'feedback.sqlite3'}",
             "reload": False,
             "fhir_allow_http": True,  # the loopback test servers speak plain http
-            "auth": "off",  # the JWT is tested in test_authentication.py
+            "auth": "off",  # the JWT is tested in web/test_authentication.py
             "fhir_timeout_s": 1.0,
             "fhir_total_timeout_s": 2.0,
         }

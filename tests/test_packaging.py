@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -23,17 +22,12 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from support.fhir_server import free_port
 from support.hooks import HOOKS_DIR, ROOT, rule_ids
+from support.waiting import wait_for
 
 PYTHON = Path(sys.executable)
 DEV_SITE_PACKAGES = next(p for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -47,18 +41,10 @@ def get_json(url: str) -> object:
         return json.load(response)
 
 
-def wait_until_serving(url: str, process: subprocess.Popen[str], timeout_s: float = 60) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read() if process.stderr else "exited"
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nothing answered at {url} within {timeout_s} s")
+def answers(url: str, process: subprocess.Popen[str]) -> bool:
+    assert process.poll() is None, "the service exited"
+    urllib.request.urlopen(url, timeout=1).close()
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +135,7 @@ def test_the_installed_service_serves_the_bundled_rules(installed: Path) -> None
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_until_serving(f"{base}/healthz", process)
+        wait_for(lambda: answers(f"{base}/healthz", process), timeout=60, ignoring=(OSError,))
         discovery = get_json(f"{base}/cds-services")
         assert isinstance(discovery, dict)
         assert [s["hook"] for s in discovery["services"]] == ["patient-view", "order-select", "order-sign"]
@@ -163,7 +149,7 @@ def test_the_installed_service_serves_the_bundled_rules(installed: Path) -> None
         assert {card["source"]["topic"]["code"] for card in cards} >= {"REV-NOT-MET"}
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        process.communicate(timeout=30)
     assert (installed / "data" / "feedback.sqlite3").is_file()  # the store is made where it was started
 
 

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..types import Evaluator
+
 __all__ = ["Builder", "Evaluator", "Node", "Operation"]
 
-Evaluator = Callable[[Any], Any]
 Builder = Callable[[list["Node"], str], Evaluator]
 
 

@@ -49,7 +49,7 @@ class Vocabulary:
         self.criteria = criteria
 
     def operations(self) -> dict[str, Operation]:
-        def one(func: Callable[[Any], Any]) -> Operation:
+        def one(func: Evaluator) -> Operation:
             return Operation(func=func, min_args=1, max_args=1)
 
         return {

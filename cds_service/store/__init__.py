@@ -1,8 +1,8 @@
 """Everything the service remembers, in one SQL database shared by all workers and replicas."""
 
-from .cards import IssuedCards
 from .database import Database, alembic_config, head_revision
 from .feedback import FeedbackStore
+from .issued_cards import IssuedCards
 from .schema import FeedbackRow, IssuedCardRow, SeenTokenRow
 from .tokens import SeenTokens
 

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from support.loopback import free_port, serving
+from support.fhir_server import serving
 
 T0 = 1_800_000_000.0
 AUD = "https://cds.example.org/cds-services/back-pain"
@@ -120,8 +120,7 @@ class JwksServer:
 
 @contextmanager
 def running_jwks_server() -> Iterator[JwksServer]:
-    port = free_port()
-    server = JwksServer(base_url=f"http://127.0.0.1:{port}")
+    server = JwksServer(base_url="")
 
     async def jwks(request: Request) -> Response:
         name = request.path_params["name"]
@@ -134,5 +133,6 @@ def running_jwks_server() -> Iterator[JwksServer]:
         return JSONResponse(doc)
 
     app = Starlette(routes=[Route("/jwks/{name}.json", jwks)])
-    with serving(app, port):
+    with serving(app) as url:
+        server.base_url = url
         yield server

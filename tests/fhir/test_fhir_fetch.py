@@ -1,17 +1,95 @@
-"""Outbound FHIR fetching against a real loopback server (see conftest.py)."""
+"""Outbound FHIR fetching against a real loopback FHIR server (support.fhir_server) and a trap listener
+that proves refused URLs are never contacted at all."""
 
 import logging
 import socket
 import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from cds_service.fhir import FetchError, FetchLimits, FhirFetcher, is_allowed
 
-from fhir_loopback import CONDITIONS, PATIENT, Loopback
+from support.fhir_server import PATIENT, ConnectionTrap, FhirState, Recorded, running_fhir_server
 
 TOKEN = "eyJhbGciOiJSUzM4NCJ9.secret-token.sig"
+
+_CONDITION_CODES = [
+    ("279039007", "Low back pain"),
+    ("44054006", "Diabetes mellitus type 2"),
+    ("38341003", "Hypertensive disorder"),
+    ("69896004", "Rheumatoid arthritis"),
+    ("195967001", "Asthma"),
+]
+
+CONDITIONS = [
+    {
+        "resourceType": "Condition",
+        "id": f"c{i}",
+        "clinicalStatus": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
+            ]
+        },
+        "verificationStatus": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}
+            ]
+        },
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": code, "display": display}]},
+        "subject": {"reference": "Patient/p1"},
+        "onsetDateTime": f"202{i}-01-15",
+    }
+    for i, (code, display) in enumerate(_CONDITION_CODES)
+]
+
+
+@dataclass
+class Loopback:
+    """Handles for tests: the FHIR server's base and state, and the trap (the foreign base)."""
+
+    base: str
+    state: FhirState
+    trap: ConnectionTrap
+
+    @property
+    def seen(self) -> list[Recorded]:
+        """The requests the FHIR server saw."""
+        return self.state.requests
+
+    @property
+    def trap_base(self) -> str:
+        return self.trap.base
+
+    def reset(self) -> None:
+        """The patient p1 with five conditions, a cookie patient and a deleted one; nothing seen yet."""
+        self.state.reset()
+        self.state.foreign_base = self.trap.base
+        self.state.load([PATIENT, {**PATIENT, "id": "cookie"}, *CONDITIONS])
+        self.state.gone = {"Patient/gone"}
+        self.state.page_size = 100
+        self.trap.connections = 0
+
+
+@pytest.fixture(scope="module")
+def loopback_session() -> Iterator[Loopback]:
+    with ConnectionTrap() as trap, running_fhir_server() as (base, state):
+        yield Loopback(base, state, trap)
+
+
+@pytest.fixture
+def loopback(loopback_session: Loopback) -> Loopback:
+    loopback_session.reset()
+    return loopback_session
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """A fresh httpx client per test (this module's `client`; the others' is the app's TestClient)."""
+    async with httpx.AsyncClient(trust_env=False) as http:
+        yield http
 
 
 def fetcher(client: httpx.AsyncClient, loopback: Loopback, **limits: float) -> FhirFetcher:
@@ -250,7 +328,9 @@ async def test_cookies_are_not_carried_between_requests(
     client: httpx.AsyncClient, loopback: Loopback
 ) -> None:
     fhir = fetcher(client, loopback)
+    loopback.state.cookies = {"session": "user-a-session"}  # the answer to user a sets a cookie
     await fhir.fetch(loopback.base, "Patient/cookie", "token-user-a")
+    loopback.state.cookies = {}
     await fhir.fetch(loopback.base, "Patient/p1", "token-user-b")
     assert [s.cookie for s in loopback.seen] == [None, None]
 

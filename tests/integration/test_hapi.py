@@ -15,8 +15,8 @@ from cds_service.cli.cases import Case, describe, expected_of, matches, request_
 from cds_service.config import Settings
 from cds_service.web.app import create_app
 
+from support.fhir_server import free_port
 from support.hooks import SERVICES, T0
-from support.loopback import free_port
 from support.recording_proxy import ProxyState, running_proxy
 from support.requests import discovery_templates, prefetch_for
 

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-
-# The package is not installed in the venv: make the repo root importable when running plain `pytest`.
-_REPO_ROOT = str(Path(__file__).resolve().parents[2])
-if _REPO_ROOT not in sys.path:
-    sys.path.insert(0, _REPO_ROOT)
 
 _SCORES = pytest.StashKey[dict[str, tuple[int, int]]]()
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers import evaluation, observation, procedure, run
 
 from cds_service.plans.evaluation import Evaluation, activated
+
+from support.builders import evaluation, observation, procedure, run
 
 RECORD = [
     procedure("fusion", "22612", performedDateTime="2025-01-10"),

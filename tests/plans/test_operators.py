@@ -6,7 +6,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from helpers import (
+
+from cds_service.logic import LogicError
+from cds_service.plans.evaluation import Evaluation, activated
+from cds_service.plans.kleene import clinical_engine
+from cds_service.plans.model import Fact
+from cds_service.plans.vocabulary import Vocabulary
+
+from support.builders import (
     CPT,
     ICD10,
     LOINC,
@@ -26,12 +33,6 @@ from helpers import (
     service_request,
     valueset,
 )
-
-from cds_service.logic import LogicError
-from cds_service.plans.evaluation import Evaluation, activated
-from cds_service.plans.kleene import clinical_engine
-from cds_service.plans.model import Fact
-from cds_service.plans.vocabulary import Vocabulary
 
 VALUESETS = {
     "Fusion": valueset("Fusion", include=[codes(CPT, "22612", "22630")]),

@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers import (
+
+from cds_service.plans.terminology import ValueSet, compile_valueset
+from cds_service.record import make_entry
+
+from support.builders import (
     ICD10,
     RXNORM,
     SNOMED,
@@ -16,9 +20,6 @@ from helpers import (
     medication_request,
     valueset,
 )
-
-from cds_service.plans.terminology import ValueSet, compile_valueset
-from cds_service.record import make_entry
 
 
 def compiled(resource: dict[str, Any]) -> ValueSet:

@@ -10,7 +10,9 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError
 
 from cds_service.store import Database, IssuedCards
-from cds_service.store.cards import FLUSH_INTERVAL_S
+from cds_service.store.issued_cards import FLUSH_INTERVAL_S
+
+from support.waiting import wait_for_async
 
 T = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
@@ -62,8 +64,10 @@ async def test_cards_are_written_behind_within_the_flush_interval(database_url: 
     cards.remember("postfusion-pain-order-sign", [card("u3", "HW-NOT-SUPPORTED")], T)
     other_process = IssuedCards(database, timedelta(days=30))  # sees only what reached the database
     assert await other_process.rules_of(["u3"]) == {}
-    await asyncio.sleep(FLUSH_INTERVAL_S * 3)
-    assert await other_process.rules_of(["u3"]) == {"u3": "HW-NOT-SUPPORTED"}
+    found = await wait_for_async(
+        lambda: other_process.rules_of(["u3"]), timeout=FLUSH_INTERVAL_S * 3, what="card u3 in the database"
+    )
+    assert found == {"u3": "HW-NOT-SUPPORTED"}
     writer.cancel()
     await database.close()
 

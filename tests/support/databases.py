@@ -19,6 +19,8 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from support.waiting import wait_for
+
 POSTGRES = Path(__file__).resolve().parents[2] / "scripts" / "postgres.sh"
 
 
@@ -63,4 +65,17 @@ def fresh_database(server_url: str) -> Iterator[str]:
     try:
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        # FORCE ends the sessions still in the database, but not an autovacuum worker that happens to be
+        # there (it runs as no role this one may signal: InsufficientPrivilegeError): try again until it left
+        wait_for(
+            lambda: _drop(server_url, name),
+            timeout=30,
+            interval=0.05,
+            what=f"database {name} to be dropped",
+            ignoring=(asyncpg.exceptions.InsufficientPrivilegeError,),
+        )
+
+
+def _drop(server_url: str, name: str) -> bool:
+    asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return True

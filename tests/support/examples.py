@@ -26,6 +26,13 @@ EXAMPLES = {
 FHIR_SERVER = "https://ehr.example.org/fhir"
 
 
+def example_call(hook: str) -> dict[str, Any]:
+    """The synthetic case's call that fixtures/hooks/{hook}.json is made from, with its expected cards."""
+    case_id, call_name = EXAMPLES[hook]
+    case = orjson.loads((ROOT / "fixtures" / "patients" / f"{case_id}.json").read_bytes())
+    return next(call for call in case["calls"] if call["name"] == call_name)
+
+
 def examples() -> dict[str, dict[str, Any]]:
     """hook -> the example request, deterministic so the files only change when their inputs do."""
     services = build_services(load_ruleset(ROOT / "plandefinitions"))

@@ -14,8 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from support.fhir_server import Recorded
-from support.loopback import free_port, serving
+from support.fhir_server import Recorded, serving
 
 
 @dataclass
@@ -27,16 +26,20 @@ class ProxyState:
 
 
 def _app(state: ProxyState) -> Starlette:
-    client = httpx.AsyncClient(timeout=60, trust_env=False)
-
     async def forward(request: Request) -> Response:
         state.requests.append(
-            Recorded(request.url.path, request.url.query, request.headers.get("authorization"))
+            Recorded(
+                method=request.method,
+                path=request.url.path,
+                query=request.url.query,
+                authorization=request.headers.get("authorization"),
+            )
         )
         if state.fail_status is not None:
             return Response(b'{"resourceType":"OperationOutcome","issue":[]}', state.fail_status)
         path = request.url.path.removeprefix("/fhir")
-        upstream = await client.get(f"{state.upstream}{path}", params=request.query_params)
+        async with httpx.AsyncClient(timeout=60, trust_env=False) as client:  # closed with each answer
+            upstream = await client.get(f"{state.upstream}{path}", params=request.query_params)
         body = upstream.content.replace(state.upstream.encode(), state.base.encode())
         return Response(body, upstream.status_code, media_type=upstream.headers.get("content-type"))
 
@@ -47,7 +50,6 @@ def _app(state: ProxyState) -> Starlette:
 @contextmanager
 def running_proxy(upstream: str) -> Iterator[ProxyState]:
     state = ProxyState(upstream=upstream.rstrip("/"))
-    port = free_port()
-    state.base = f"http://127.0.0.1:{port}/fhir"
-    with serving(_app(state), port):
+    with serving(_app(state)) as url:
+        state.base = f"{url}/fhir"
         yield state

@@ -6,7 +6,6 @@ import logging
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from cds_service.plans.loader import load_ruleset
 from cds_service.web.app import create_app
 
 from support.hooks import ROOT, SERVICES, hook_request, rule_ids
+from support.waiting import wait_for
 
 
 @pytest.fixture
@@ -218,15 +218,6 @@ def test_serve_exits_with_the_problems_listed(plans: Path):
     assert f"{RF}: $.action[0].priority" in result.stderr
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 15) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def add_criterion(resource: dict[str, Any]) -> None:
     resource["extension"].append(
         {
@@ -259,14 +250,25 @@ def test_hot_reload_applies_a_new_criterion_and_keeps_serving_on_a_bad_edit(
 
     assert "**R6**" not in revision_detail()
     registry = client.app_state["cds"].rules
-    time.sleep(0.5)  # let the watcher start
+    started = registry.generation
+
+    def touched_and_reloaded() -> bool:
+        (plans / REV).touch()  # unchanged rules: a reload proves the watcher is running
+        return registry.generation > started
+
+    wait_for(touched_and_reloaded, timeout=15, what="the watcher to reload after a touch")
     edit(plans / REV, add_criterion)
-    assert wait_for(lambda: "**R6** Fusion documented (test criterion): met" in revision_detail())
+    wait_for(
+        lambda: "**R6** Fusion documented (test criterion): met" in revision_detail(),
+        timeout=15,
+        interval=0.05,
+        what="the new criterion R6 in the REV-NOT-MET card",
+    )
     generation = registry.generation
 
     with caplog.at_level(logging.ERROR, logger="cds_service.plans"):
         edit(plans / REV, lambda r: r["action"][0].update(priority="high"))
-        assert wait_for(lambda: "plan definitions not reloaded" in caplog.text)
+        wait_for(lambda: "plan definitions not reloaded" in caplog.text, timeout=15, what="the failed reload")
     assert f"{REV}: $.action[0].priority" in caplog.text
     assert registry.generation == generation
     assert "**R6**" in revision_detail()  # the previous rules still serve

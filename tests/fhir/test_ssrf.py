@@ -9,8 +9,8 @@ import pytest
 
 from cds_service.fhir import forbidden_address
 
+from support.fhir_server import ConnectionTrap
 from support.hooks import SERVICES, hook_request
-from support.loopback import ConnectionTrap
 
 URL = f"/cds-services/{SERVICES['order-sign']}"
 

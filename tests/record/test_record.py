@@ -6,7 +6,10 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from helpers import (
+
+from cds_service.record import PatientRecord, make_entry, profile_test, resources_of
+
+from support.builders import (
     LOINC,
     RXNORM,
     SNOMED,
@@ -23,8 +26,6 @@ from helpers import (
     service_request,
     valid,
 )
-
-from cds_service.record import PatientRecord, make_entry, profile_test, resources_of
 
 GABAPENTIN = concept(RXNORM, "310431", display="gabapentin 100 MG Oral Capsule", text="Gabapentin 100 mg cap")
 

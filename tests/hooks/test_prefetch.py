@@ -6,30 +6,24 @@ import time
 
 import pytest
 
+from cds_service.cli.cases import id_list
 from cds_service.record import resources_of
 
-from support.hooks import SERVICES, hook_request, rule_ids
+from support.examples import example_call
+from support.hooks import SERVICES, TOKEN, hook_request, rule_ids, serve_prefetch_from, with_server
 
-TOKEN = "opaque-access-token-123"
-
-
-def with_server(body: dict, base: str, token: str | None = TOKEN) -> dict:
-    body["fhirServer"] = base
-    if token:
-        body["fhirAuthorization"] = {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "scope": "patient/*.read",
-            "subject": "postfusion-cds",
-        }
-    return body
+# The cards fixtures/hooks/order-sign.json must get: those its synthetic case expects of that call.
+EXPECTED = example_call("order-sign")["expected"]
 
 
-def serve_prefetch_from(state, body: dict) -> None:
-    """Load the request's prefetch data into the loopback FHIR server."""
-    for value in body["prefetch"].values():
-        state.load(resources_of(value))
+def assert_expected_cards(response) -> None:
+    """The case's expected cards: each (rule id, indicator), and each card's list of unmet criteria."""
+    assert response.status_code == 200, response.text
+    assert rule_ids(response) == sorted((card["ruleId"], card["indicator"]) for card in EXPECTED)
+    summaries = {card["source"]["topic"]["code"]: card["summary"] for card in response.json()["cards"]}
+    for card in EXPECTED:
+        if "unmet" in card:
+            assert id_list(summaries[card["ruleId"]]) == card["unmet"], summaries[card["ruleId"]]
 
 
 @pytest.fixture
@@ -37,7 +31,7 @@ def order_sign(fhir, client_factory):
     base, state = fhir
     client = client_factory(fhir_allowed_servers=[base])
     reference = client.post(f"/cds-services/{SERVICES['order-sign']}", json=hook_request("order-sign"))
-    assert reference.status_code == 200
+    assert_expected_cards(reference)  # the reference: complete prefetch, no fhirAuthorization
     return client, base, state, rule_ids(reference)
 
 
@@ -48,6 +42,7 @@ def call(client, body):
 def test_complete_prefetch_needs_no_fetch(order_sign):
     client, base, state, expected = order_sign
     response = call(client, with_server(hook_request("order-sign"), base))
+    assert_expected_cards(response)
     assert rule_ids(response) == expected
     assert state.requests == []
 

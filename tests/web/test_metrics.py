@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from test_prefetch import serve_prefetch_from, with_server
 
-from support.hooks import SERVICES, hook_request, overridden
+from support.hooks import SERVICES, hook_request, overridden, serve_prefetch_from, with_server
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_prefetch import serve_prefetch_from, with_server
 
-from support.hooks import SERVICES, hook_request
+from support.hooks import SERVICES, hook_request, serve_prefetch_from, with_server
 
 CALL = f"/cds-services/{SERVICES['order-sign']}"
 

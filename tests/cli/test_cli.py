@@ -84,3 +84,16 @@ def test_evaluate_prints_an_operation_outcome_for_a_bad_request(tmp_path: Path):
     result = cds("evaluate", str(path))
     assert result.returncode == 2
     assert json.loads(result.stdout)["issue"][0]["expression"] == ["context.patientId"]
+
+
+def test_evaluate_names_a_hook_it_has_no_service_for(tmp_path: Path):
+    request = json.loads((HOOKS_DIR / "patient-view.json").read_text())
+    request["hook"] = "encounter-start"
+    path = tmp_path / "other-hook.json"
+    path.write_text(json.dumps(request))
+    result = cds("evaluate", str(path))
+    assert result.returncode == 2
+    (issue,) = json.loads(result.stdout)["issue"]
+    assert issue["expression"] == ["hook"]
+    assert issue["diagnostics"].startswith("no service for hook 'encounter-start'")
+    assert "error: no service for hook 'encounter-start'" in result.stderr

@@ -33,8 +33,8 @@ from cds_service.cli import parser as cli_parser
 from cds_service.config import Settings
 from cds_service.web.routes import ROUTES
 
+from support.fhir_server import free_port, serving
 from support.hooks import ROOT
-from support.loopback import free_port, serving
 
 K8S = ROOT / "docker" / "k8s"
 COMPOSE_FILE = ROOT / "docker" / "compose.yaml"

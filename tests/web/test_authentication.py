@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from cds_service.web.app import create_app
 
+from support.fhir_server import free_port
 from support.hooks import ROOT, SERVICES, hook_request, rule_ids
-from support.loopback import free_port
+from support.waiting import wait_for
 
 KEY = ec.generate_private_key(ec.SECP384R1())
 OTHER = ec.generate_private_key(ec.SECP384R1())
@@ -158,13 +159,13 @@ def test_serve_dev_binds_loopback_and_verifies_nobody(tmp_path: Path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/cds-services", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        response = wait_for(
+            lambda: httpx.get(f"http://127.0.0.1:{port}/cds-services", timeout=1),
+            timeout=30,
+            interval=0.05,
+            what="the dev server to answer",
+            ignoring=(httpx.TransportError,),
+        )
         assert response.status_code == 200
     finally:
         server.terminate()

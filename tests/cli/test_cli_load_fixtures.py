@@ -10,65 +10,25 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
+from support.fhir_server import FhirState, free_port, running_fhir_server
 from support.hooks import ROOT
-from support.loopback import free_port, serving
+from support.waiting import wait_for
 
 CASES = ROOT / "fixtures" / "patients"
+SNMP = Path("/proc/net/snmp")
 
 
-@dataclass
-class Fhir:
-    """A FHIR server that says it is starting (503 on /metadata) for its first `not_ready` probes."""
+def refused_connections() -> int:
+    """TCP connection attempts refused so far on this host (Linux: Tcp AttemptFails in /proc/net/snmp).
 
-    not_ready: int = 0
-    metadata_calls: list[float] = field(default_factory=list)
-    transactions: list[dict] = field(default_factory=list)
-    transaction_times: list[float] = field(default_factory=list)
-
-    def app(self) -> Starlette:
-        async def metadata(request: Request) -> JSONResponse:
-            self.metadata_calls.append(time.monotonic())
-            if len(self.metadata_calls) <= self.not_ready:
-                return JSONResponse({"resourceType": "OperationOutcome", "issue": []}, status_code=503)
-            return JSONResponse(
-                {"resourceType": "CapabilityStatement", "status": "active", "fhirVersion": "4.0.1"},
-                media_type="application/fhir+json",
-            )
-
-        async def transaction(request: Request) -> JSONResponse:
-            bundle = await request.json()
-            self.transactions.append(bundle)
-            self.transaction_times.append(time.monotonic())
-            entries = [{"response": {"status": "200 OK"}} for _ in bundle["entry"]]
-            return JSONResponse(
-                {"resourceType": "Bundle", "type": "transaction-response", "entry": entries},
-                media_type="application/fhir+json",
-            )
-
-        return Starlette(
-            routes=[
-                Route("/fhir/metadata", metadata, methods=["GET"]),
-                Route("/fhir", transaction, methods=["POST"]),
-            ]
-        )
-
-
-@contextmanager
-def fhir_server(fhir: Fhir, port: int | None = None) -> Iterator[str]:
-    port = port or free_port()
-    with serving(fhir.app(), port):
-        yield f"http://127.0.0.1:{port}/fhir"
+    A connection to a port nobody listens on is answered with a reset before it is established: no
+    listener can count it, but the kernel does."""
+    header, values = (line.split() for line in SNMP.read_text().splitlines() if line.startswith("Tcp:"))
+    return int(dict(zip(header, values, strict=True))["AttemptFails"])
 
 
 @pytest.fixture
@@ -88,37 +48,47 @@ def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(load_fixtures(*args), capture_output=True, text=True, cwd=ROOT, timeout=timeout)
 
 
-def test_waits_for_a_server_that_starts_late_then_loads(two_cases: Path):
+@pytest.mark.skipif(not SNMP.is_file(), reason="counts refused connections in Linux's /proc/net/snmp")
+def test_waits_for_a_server_that_starts_late_then_loads(two_cases: Path, tmp_path: Path):
     port = free_port()
-    fhir = Fhir()
-    started = time.monotonic()
-    process = subprocess.Popen(
-        load_fixtures("--fhir", f"http://127.0.0.1:{port}/fhir", "--cases", str(two_cases), "--wait", "60"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+    url = f"http://127.0.0.1:{port}/fhir"
+    fhir = FhirState()
+    errors = tmp_path / "stderr.txt"
+    refused_before = refused_connections()
+    with errors.open("w") as stderr_file:
+        process = subprocess.Popen(
+            load_fixtures("--fhir", url, "--cases", str(two_cases), "--wait", "60"),
+            stdout=subprocess.PIPE,
+            stderr=stderr_file,
+            text=True,
+            cwd=ROOT,
+        )
     try:
-        time.sleep(3)  # nothing listens yet: connections are refused
-        assert process.poll() is None, process.communicate()
-        with fhir_server(fhir, port):
-            stdout, stderr = process.communicate(timeout=30)
+        # nothing listens yet: the server starts only once the command is polling and a probe was refused
+        wait_for(
+            lambda: f"{url}/metadata" in errors.read_text() and refused_connections() > refused_before,
+            timeout=30,
+            what="the command to log that it waits, and a refused connection",
+        )
+        assert process.poll() is None, (process.communicate(), errors.read_text())
+        with running_fhir_server(fhir, port):
+            up = time.monotonic()
+            stdout, _ = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
-    assert process.returncode == 0, stderr
+    assert process.returncode == 0, errors.read_text()
     assert "synthetic patients on" in stdout and "loaded" in stdout
     assert len(fhir.transactions) == 1
     assert fhir.metadata_calls and fhir.metadata_calls[0] < fhir.transaction_times[0]
     # it polls every 2 s, so it notices the server within about one interval of it coming up
-    assert fhir.metadata_calls[0] - started < 3 + 2 + 1.5
+    assert fhir.metadata_calls[0] - up < 2 + 1.5
 
 
 def test_a_server_that_answers_503_while_starting_is_waited_for(two_cases: Path):
-    fhir = Fhir(not_ready=2)
-    with fhir_server(fhir) as url:
+    fhir = FhirState(not_ready=2)
+    with running_fhir_server(fhir) as (url, _):
         result = run("--fhir", url, "--cases", str(two_cases), "--wait", "30")
     assert result.returncode == 0, result.stderr
     assert len(fhir.metadata_calls) == 3
@@ -140,8 +110,8 @@ def test_gives_up_with_exit_1_when_the_time_runs_out(two_cases: Path):
 
 
 def test_a_server_that_never_gets_ready_is_reported_with_its_last_status(two_cases: Path):
-    fhir = Fhir(not_ready=1_000)
-    with fhir_server(fhir) as url:
+    fhir = FhirState(not_ready=1_000)
+    with running_fhir_server(fhir) as (url, _):
         result = run("--fhir", url, "--cases", str(two_cases), "--wait", "3")
     assert result.returncode == 1
     assert "last: HTTP 503" in result.stderr
@@ -150,8 +120,8 @@ def test_a_server_that_never_gets_ready_is_reported_with_its_last_status(two_cas
 
 
 def test_without_wait_it_loads_at_once_and_does_not_probe(two_cases: Path):
-    fhir = Fhir(not_ready=1_000)
-    with fhir_server(fhir) as url:
+    fhir = FhirState(not_ready=1_000)
+    with running_fhir_server(fhir) as (url, _):
         result = run("--fhir", url, "--cases", str(two_cases))
     assert result.returncode == 0, result.stderr
     assert fhir.metadata_calls == []
@@ -172,8 +142,8 @@ def test_a_negative_wait_is_refused():
 
 
 def test_a_folder_without_cases_is_an_error_not_an_empty_load(tmp_path: Path):
-    fhir = Fhir()
-    with fhir_server(fhir) as url:
+    fhir = FhirState()
+    with running_fhir_server(fhir) as (url, _):
         result = run("--fhir", url, "--cases", str(tmp_path / "missing"))
     assert result.returncode == 1
     assert "no synthetic cases" in result.stderr and "--cases" in result.stderr

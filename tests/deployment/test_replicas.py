@@ -5,6 +5,7 @@ lines that carry the request id and no patient data."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +25,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from prometheus_client.parser import text_string_to_metric_families
 
+from cds_service.store import Database, IssuedCards
+
 from support.databases import fresh_database
+from support.fhir_server import free_port
 from support.hooks import ROOT, SERVICES, hook_request, overridden
-from support.loopback import free_port
+from support.waiting import WaitTimeout, wait_for
 
 KEY = ec.generate_private_key(ec.SECP384R1())
 ISS = "https://ehr.example.org"
@@ -38,9 +43,19 @@ class Replica:
     base: str
     process: subprocess.Popen[str]
     log_path: Path
+    database_url: str
 
     def logs(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
+
+    def logged_request_ids(self) -> set[str]:
+        ids = set()
+        for line in self.log_path.read_text().splitlines():
+            try:
+                ids.add(json.loads(line).get("request_id"))
+            except json.JSONDecodeError:  # not every line needs to parse yet: logs() checks that
+                continue
+        return ids
 
 
 def bearer(path: str) -> dict[str, str]:
@@ -66,25 +81,45 @@ def start(tmp_path: Path, name: str, database_url: str, workers: int) -> Replica
     }
     (tmp_path / f"metrics-{name}").mkdir()
     log_path = tmp_path / f"{name}.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cds_service", "serve", "--port", str(port), "--workers", str(workers)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log_path.open("w"),
-        text=True,
-    )
+    with log_path.open("w") as log:  # the replica writes to its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cds_service", "serve", "--port", str(port), "--workers", str(workers)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            text=True,
+        )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return Replica(base, process, log_path)
-        except httpx.TransportError:
-            pass
+
+    def ready() -> bool:
         assert process.poll() is None, log_path.read_text()
-        time.sleep(0.2)
-    raise AssertionError(f"{name} did not become ready: {log_path.read_text()}")
+        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+
+    try:
+        wait_for(
+            ready,
+            timeout=60,
+            interval=0.05,
+            what=f"replica {name} to be ready",
+            ignoring=(httpx.TransportError,),
+        )
+    except WaitTimeout as timeout:
+        raise AssertionError(f"{name} did not become ready: {log_path.read_text()}") from timeout
+    return Replica(base, process, log_path, database_url)
+
+
+def issued(database_url: str, card_uuid: str) -> dict[str, str]:
+    """What the shared database says the card is (written behind by the replica that issued it)."""
+
+    async def rules_of() -> dict[str, str]:
+        database = Database(database_url)
+        try:
+            return await IssuedCards(database, timedelta(days=30)).rules_of([card_uuid])
+        finally:
+            await database.close()
+
+    return asyncio.run(rules_of())
 
 
 @pytest.fixture
@@ -135,9 +170,8 @@ def test_replicas_share_replay_protection_cards_and_count_every_worker(replicas)
 
     card = responses[0].json()["cards"][0]
     feedback = {"feedback": [overridden(card)]}
-    time.sleep(
-        1.0
-    )  # cards are written behind, within FLUSH_INTERVAL_S; feedback comes after a human read them
+    # cards are written behind, within FLUSH_INTERVAL_S; feedback comes after a human read them
+    wait_for(lambda: issued(a.database_url, card["uuid"]), timeout=10, what="the card in the shared database")
     path = f"{CALL}/feedback"
     assert httpx.post(f"{b.base}{path}", json=feedback, headers=bearer(path)).status_code == 200
     rule = card["source"]["topic"]["code"]
@@ -150,8 +184,11 @@ def test_logs_are_json_lines_with_the_request_id_and_no_patient_data(replicas) -
     patient = body["context"]["patientId"]
     response = call(a, {"X-Request-ID": "ehr-call-0001"})
     assert response.headers["X-Request-ID"] == "ehr-call-0001"
-    assert len(call(a).headers["X-Request-ID"]) == 32  # made up when the caller sends none
-    time.sleep(0.5)
+    made_up = call(a).headers["X-Request-ID"]
+    assert len(made_up) == 32  # made up when the caller sends none
+    wait_for(
+        lambda: {"ehr-call-0001", made_up} <= a.logged_request_ids(), timeout=10, what="both calls in the log"
+    )
     lines = a.logs()  # every line parses as JSON (json.loads above raises otherwise)
     audit = [line for line in lines if line.get("request_id") == "ehr-call-0001"]
     assert [(line["action"], line["status"], line["logger"]) for line in audit] == [
