@@ -76,3 +76,27 @@ def _fixed_sleeps(path: Path) -> list[str]:
 def test_the_suite_polls_with_a_deadline_instead_of_sleeping() -> None:
     sleeps = [line for path in sorted((ROOT / "tests").rglob("*.py")) for line in _fixed_sleeps(path)]
     assert sleeps == []
+
+
+def test_one_call_enters_at_the_web_edge_and_no_import_climbs() -> None:
+    """scripts/request_path.py traces a real order-sign call through the folders it passes."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/request_path.py")],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CDS_")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    folders = next(line for line in lines if line.startswith("folders")).split(": ", 1)[1].split(" -> ")
+    assert folders[0] == "web" and {"hooks", "record", "plans", "logic", "protocol"} <= set(folders)
+    assert folders.index("hooks") < folders.index("record") < folders.index("plans")
+    assert "imports up a layer: 0" in lines
+    # the only calls up a layer are the operators plans/ registers in the JSON-Logic engine (callbacks)
+    up = lines[lines.index(next(line for line in lines if line.startswith("calls up a layer"))) + 1 :]
+    callbacks = [line.strip() for line in up if line.startswith("  ") and " -> " in line]
+    assert callbacks and all(
+        c.startswith("cds_service.logic.") and " -> cds_service.plans." in c for c in callbacks
+    )
