@@ -31,6 +31,10 @@ class RuleRegistry:
                 log.error("plan definitions not reloaded: %s", problem)
             PLAN_RELOADS.labels("failed").inc()
             return False
+        except Exception as error:  # a loader defect must not end the watcher: later edits must still load
+            log.error("plan definitions not reloaded: %s: %s", type(error).__name__, error)
+            PLAN_RELOADS.labels("failed").inc()
+            return False
         self.ruleset, self.services = ruleset, build_services(ruleset)
         self.generation += 1
         PLAN_RELOADS.labels("ok").inc()

@@ -6,6 +6,7 @@ shows a rule author the whole list at once. Nothing here runs per request.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +90,8 @@ class Loader:
                 continue
             if self.validate_fhir(name, kind, resource):
                 self.files.setdefault(kind, []).append((name, resource))
+                for where, message in _own_extension_problems(resource):
+                    self.problem(name, where, message)
 
     def validate_fhir(self, name: str, kind: str, resource: dict[str, Any]) -> bool:
         try:
@@ -209,6 +212,13 @@ class Loader:
             if ext.get("url") == canonical.CRITERION
         ]
         codes = [_sub(ext, "code", "valueString") for _, ext in criteria_sources]
+        for position, (index, _) in enumerate(criteria_sources):
+            if codes[position] in codes[:position]:
+                self.problem(
+                    file,
+                    f"$.extension[{index}]",
+                    f"criterion code '{codes[position]}' is declared twice in this plan definition",
+                )
         engine = clinical_engine(Vocabulary(vocabulary.facts, vocabulary.valuesets, vocabulary.params, codes))
         criteria = []
         for index, extension in criteria_sources:
@@ -437,6 +447,7 @@ class Loader:
                 plan_rules[plan.id] = _expressions(resource)
         if not plans:
             self.problem(str(self.directory), "$", "no PlanDefinition found")
+        self.rule_owners()
         prefetch = derive_prefetch(plans, plan_rules, rules, valuesets)
         for hook, templates in prefetch.items():
             for key, template in templates.items():
@@ -452,6 +463,23 @@ class Loader:
             params=params,
             prefetch=prefetch,
         )
+
+    def rule_owners(self) -> None:
+        """A rule id belongs to one plan definition: a copied file would otherwise show every card twice.
+        (One plan may use a rule id in several actions, e.g. one per hook.)"""
+        owners: dict[str, str] = {}
+        for file, resource in self.files.get("PlanDefinition", []):
+            for index, action in enumerate(resource.get("action") or ()):
+                coding = _first_coding(action.get("code"))
+                if coding is None or not isinstance(coding.get("code"), str):
+                    continue
+                owner = owners.setdefault(coding["code"], file)
+                if owner != file:
+                    self.problem(
+                        file,
+                        f"$.action[{index}].code",
+                        f"rule id '{coding['code']}' is used by {owner} too; a rule id belongs to one plan",
+                    )
 
     def dependencies(
         self, sources: list[tuple[str, str, str, str, Any]], rules: dict[str, Any]
@@ -541,6 +569,38 @@ def _uses(rule: Any, operator: str) -> bool:
     return any(name == operator for name, _ in walk(rule))
 
 
+def _own_extension_problems(resource: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """Extensions in this project's namespace that the loader does not know, and criterion parts it does
+    not read: a misspelt URL would otherwise make a checklist line or a fact silently disappear."""
+
+    def visit(node: Any, path: str) -> Iterator[tuple[str, str]]:
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                yield from visit(item, f"{path}[{index}]")
+            return
+        if not isinstance(node, dict):
+            return
+        url = node.get("url")
+        if (
+            isinstance(url, str)
+            and url.startswith(canonical.OWN_EXTENSIONS)
+            and url not in canonical.EXTENSIONS
+        ):
+            yield f"{path}.url", f"unknown extension '{url}'; ours are {sorted(canonical.EXTENSIONS)}"
+        if url == canonical.CRITERION:
+            for index, part in enumerate(node.get("extension") or ()):
+                name = part.get("url") if isinstance(part, dict) else None
+                if name not in canonical.CRITERION_PARTS:
+                    yield (
+                        f"{path}.extension[{index}].url",
+                        f"unknown criterion part '{name}'; expected one of {list(canonical.CRITERION_PARTS)}",
+                    )
+        for key, value in node.items():
+            yield from visit(value, f"{path}.{key}")
+
+    yield from visit(resource, "$")
+
+
 def _expressions(resource: dict[str, Any]) -> list[Any]:
     """Every JSON-Logic rule inside a plan definition, for deriving the data it reads."""
     found = []
@@ -548,7 +608,8 @@ def _expressions(resource: dict[str, Any]) -> list[Any]:
     def visit(node: Any) -> None:
         if isinstance(node, dict):
             if node.get("language") == canonical.LANGUAGE and isinstance(node.get("expression"), str):
-                found.append(orjson.loads(node["expression"]))
+                with contextlib.suppress(orjson.JSONDecodeError):  # reported where it is compiled
+                    found.append(orjson.loads(node["expression"]))
             for value in node.values():
                 visit(value)
         elif isinstance(node, list):

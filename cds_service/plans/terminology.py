@@ -13,9 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..record import Entry
+from . import canonical
 
-TEXT_MATCH_URL = "http://postfusion-cds.org/fhir/StructureDefinition/text-match"
+TEXT_MATCH_URL = canonical.TEXT_MATCH
 PREFIX_OPS = frozenset({"is-a", "descendent-of"})
+# Code systems whose codes extend their parent's characters, so that a prefix test is subsumption. SNOMED CT,
+# LOINC, RxNorm or CPT codes carry no hierarchy in their characters: an is-a there needs the codes listed.
+PREFIX_HIERARCHIES = frozenset(
+    {
+        "http://hl7.org/fhir/sid/icd-10-cm",
+        "http://hl7.org/fhir/sid/icd-10",
+        "http://www.cms.gov/Medicare/Coding/ICD10",  # ICD-10-PCS: each character is an axis
+        "http://www.whocc.no/atc",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +95,12 @@ def _code_set(parts: Iterable[dict[str, Any]], problems: list[str], where: str) 
                 problems.append(
                     f"{where}[{index}].filter[{f_index}]: only property 'concept' with op is-a or"
                     " descendent-of is supported"
+                )
+                continue
+            if system not in PREFIX_HIERARCHIES:
+                problems.append(
+                    f"{where}[{index}].filter[{f_index}]: {filt['op']} on {system} cannot be evaluated by "
+                    "code prefix (its codes carry no hierarchy); list the member codes as concepts"
                 )
                 continue
             prefixes.append((system, filt["value"]))

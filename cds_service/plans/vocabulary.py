@@ -16,6 +16,7 @@ from ..record import Entry, profile_test
 from ..record.dates import parse_date
 from ..types import Evaluator
 from .evaluation import current, truthy
+from .resource_types import is_resource_type
 from .units import convert
 
 
@@ -107,6 +108,8 @@ class Vocabulary:
 
     def _select(self, args: list[Node], path: str) -> Evaluator:
         resource_type = _constant_str(args[0], path, "a resource type")
+        if not is_resource_type(resource_type):
+            raise LogicError(f"'{resource_type}' is not a FHIR R4 resource type", path)
         valueset = self._valueset(args[1], path) if len(args) > 1 else None
         profile = _constant_str(args[2], path, "a status profile") if len(args) > 2 else None
         test = profile_test(resource_type, profile)

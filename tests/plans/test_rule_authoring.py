@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from cds_service.plans.canonical import LANGUAGE
 from cds_service.plans.errors import RuleSetError
@@ -51,6 +52,7 @@ def set_fact(name: str, rule: Any) -> Callable[[dict[str, Any]], None]:
 
 HW = "40-hardware-removal.json"
 RF = "10-red-flags.json"
+HW_EXTENSIONS = len(json.loads((ROOT / "plandefinitions" / HW).read_text())["extension"])
 
 BROKEN = {
     "unknown operator": (
@@ -138,6 +140,41 @@ BROKEN = {
         HW,
         lambda r: r.update(status="finished"),
         f"{HW}: $.status: status must be draft, active",
+    ),
+    "plan expression not JSON": (
+        HW,
+        lambda r: r["action"][0]["condition"][0]["expression"].update(expression='{"fact": '),
+        f"{HW}: $.action[0].condition[0].expression.expression: not JSON",
+    ),
+    "misspelt resource type": (
+        "libraries/common.json",
+        set_fact("fusionProcedures", {"select": ["Procedur", "LumbarFusion"]}),
+        "$.extension[0].valueExpression.expression $.select: 'Procedur' is not a FHIR R4 resource type",
+    ),
+    "criterion code twice": (
+        HW,
+        lambda r: r["extension"].append(r["extension"][0]),
+        f"{HW}: $.extension[{HW_EXTENSIONS}]: criterion code 'H1' is declared twice in this plan definition",
+    ),
+    "misspelt extension url": (
+        HW,
+        lambda r: r["extension"][1].update(url="http://postfusion-cds.org/fhir/StructureDefinition/criterio"),
+        f"{HW}: $.extension[1].url: unknown extension 'http://postfusion-cds.org/fhir/StructureDefinition/criterio'",
+    ),
+    "misspelt criterion part": (
+        HW,
+        lambda r: r["extension"][1]["extension"][1].update(url="lable"),
+        f"{HW}: $.extension[1].extension[1].url: unknown criterion part 'lable'",
+    ),
+    "is-a where prefix is not subsumption": (
+        "valuesets/Depression.json",
+        lambda r: r["compose"]["include"][0].update(system="http://snomed.info/sct"),
+        "Depression.json: $: compose.include[0].filter[0]: is-a on http://snomed.info/sct cannot be",
+    ),
+    "rule id of another plan": (
+        HW,
+        lambda r: r["action"][0]["code"][0]["coding"][0].update(code="RF-1"),
+        f"{HW}: $.action[0].code: rule id 'RF-1' is used by {RF} too",
     ),
 }
 
@@ -305,3 +342,38 @@ def test_an_advisory_disabled_by_default_is_enabled_by_a_site_parameter(
         client = client_factory(plandefinitions_dir=plans, parameters_file=parameters)
         body = case_request(case, call, discovery_templates(client)["order-sign"])
         assert rule_ids(client.post(url, json=body)) == expected
+
+
+def test_hot_reload_survives_an_edit_that_broke_the_loader_and_serves_the_next_good_one(
+    plans: Path, client_factory, caplog
+):
+    """A malformed expression in a PlanDefinition used to kill the watcher silently: nothing logged, the
+    failed-reload counter unchanged, and later valid edits never served until a restart."""
+    client = client_factory(plandefinitions_dir=plans, reload=True)
+    url = f"/cds-services/{SERVICES['order-sign']}"
+    registry = client.app_state["cds"].rules
+    started = registry.generation
+
+    def touched_and_reloaded() -> bool:
+        (plans / REV).touch()
+        return registry.generation > started
+
+    wait_for(touched_and_reloaded, timeout=15, what="the watcher to reload after a touch")
+    generation = registry.generation
+    failed_before = REGISTRY.get_sample_value("cds_plan_reloads_total", {"result": "failed"}) or 0
+    original = json.loads((plans / REV).read_text())["action"][0]["condition"][0]["expression"]["expression"]
+    with caplog.at_level(logging.ERROR, logger="cds_service.plans"):
+        edit(plans / REV, lambda r: r["action"][0]["condition"][0]["expression"].update(expression="{oops"))
+        wait_for(lambda: "plan definitions not reloaded" in caplog.text, timeout=15, what="the failed reload")
+    assert f"{REV}: $.action[0].condition[0].expression.expression: not JSON" in caplog.text
+    assert registry.generation == generation
+    assert (REGISTRY.get_sample_value("cds_plan_reloads_total", {"result": "failed"}) or 0) > failed_before
+    edit(plans / REV, lambda r: r["action"][0]["condition"][0]["expression"].update(expression=original))
+    edit(plans / REV, add_criterion)
+
+    def good_edit_served() -> bool:
+        cards = client.post(url, json=hook_request("order-sign")).json()["cards"]
+        return any("**R6**" in (card.get("detail") or "") for card in cards)
+
+    wait_for(good_edit_served, timeout=15, what="the good edit after the bad one to be served")
+    assert registry.generation > generation
