@@ -3,13 +3,12 @@ that fetches what the CDS client did not send."""
 
 from .allowlist import forbidden_address, is_allowed
 from .client import FetchLimits, FhirFetcher
-from .errors import FetchError, FetchErrorKind
+from .errors import FetchError
 from .templates import USER_TOKENS, TemplateError, check, expand, user_tokens
 
 __all__ = [
     "USER_TOKENS",
     "FetchError",
-    "FetchErrorKind",
     "FetchLimits",
     "FhirFetcher",
     "TemplateError",

@@ -26,13 +26,10 @@ class RuleRegistry:
         """Load the folder again; on any problem log each one and keep serving the current rules."""
         try:
             ruleset = load_ruleset(self.directory, self.parameters_file)
-        except RuleSetError as error:
-            for problem in error.problems:
+        except Exception as error:  # a loader defect too must not end the watcher: later edits must load
+            unexpected = [f"{type(error).__name__}: {error}"]
+            for problem in error.problems if isinstance(error, RuleSetError) else unexpected:
                 log.error("plan definitions not reloaded: %s", problem)
-            PLAN_RELOADS.labels("failed").inc()
-            return False
-        except Exception as error:  # a loader defect must not end the watcher: later edits must still load
-            log.error("plan definitions not reloaded: %s: %s", type(error).__name__, error)
             PLAN_RELOADS.labels("failed").inc()
             return False
         self.ruleset, self.services = ruleset, build_services(ruleset)

@@ -5,12 +5,11 @@ from .bundles import resources_of
 from .entry import Entry, make_entry
 from .patient import PatientRecord
 from .shape import located_type_errors, type_errors
-from .statuses import StatusTest, profile_test
+from .statuses import profile_test
 
 __all__ = [
     "Entry",
     "PatientRecord",
-    "StatusTest",
     "located_type_errors",
     "make_entry",
     "profile_test",
