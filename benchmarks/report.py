@@ -77,9 +77,9 @@ def _get(results: dict, *path: Any) -> Any:
 
 
 def _logic_ratio(results: dict) -> float | None:
-    rows = _get(results, "logic", "rows") or []
-    ours = [r["x_hand_written"] for r in rows if r["evaluator"] == "cds_service.logic"]
-    return max(ours) if ours else None  # the worst of the data sizes
+    rows = _get(results, "logic", "clinical", "rows") or []
+    ours = [r["x_hand_written"] for r in rows if r["evaluator"] != "hand-written Python"]
+    return max(ours) if ours else None
 
 
 def _http_ratio(results: dict) -> float | None:
@@ -103,10 +103,10 @@ def targets(results: dict) -> list[dict[str, Any]]:
 
     ratio = _logic_ratio(results)
     add(
-        "reference rule within 3x of hand-written Python",
+        "clinical engine on the real plan definitions within 3x of hand-written Python",
         ratio,
         lambda v: v <= 3,
-        f"{ratio:.2f}x (worst data size)" if ratio else "",
+        f"{ratio:.2f}x" if ratio else "",
     )
     ratio = _http_ratio(results)
     add(
@@ -197,12 +197,25 @@ def render(results: dict) -> str:
         f"size: **{_get(results, 'inprocess', 'same_cards_at_every_size')}**.\n"
     )
 
-    w("## 1. Logic: the JSON-Logic reference rule\n")
-    rows = _get(results, "logic", "rows")
+    w("## 1. Logic: the clinical engine on the real rules, and the standard engine\n")
+    clinical = _get(results, "logic", "clinical")
+    if clinical:
+        w(
+            f"The path the service runs: {len(clinical['facts'])} facts of the bundled plan definitions "
+            f"({', '.join(f'`{name}`' for name in clinical['facts'])}), compiled by the three-valued clinical "
+            f"engine, against the same facts written by hand in `benchmarks/clinical_logic.py`, over "
+            f"{clinical['patients']} fixture patients (both checked equal on each first; facts they read are "
+            "memoised, as in a request). Median µs for one pass over every patient:\n"
+        )
+        w("| evaluator | µs/pass | × hand-written |\n|---|---:|---:|")
+        for r in clinical["rows"]:
+            w(f"| {r['evaluator']} | {r['us_per_pass']:.1f} | {r['x_hand_written']:.2f} |")
+        w("")
+    rows = _get(results, "logic", "standard", "rows")
     if rows:
         w(
-            "The reference rule of the research note (`benchmarks/logic_bench.py`), median µs per evaluation "
-            "over timeit autorange runs, with extra unused facts in the data:\n"
+            "The standard (conformance-tested) engine on the reference rule of the research note, median µs "
+            "per evaluation over timeit autorange runs, with extra unused facts in the data:\n"
         )
         w("| evaluator | extra facts | µs/eval | × hand-written |\n|---|---:|---:|---:|")
         for r in rows:

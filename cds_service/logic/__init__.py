@@ -10,11 +10,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .codegen import Emitter, closures
 from .compiler import Engine, compile_rule
 from .errors import LogicError, LogicRuntimeError
 from .nodes import Evaluator, Node, Operation
 
-__all__ = ["Engine", "Evaluator", "LogicError", "LogicRuntimeError", "Node", "Operation", "compile"]
+__all__ = [
+    "Emitter",
+    "Engine",
+    "Evaluator",
+    "LogicError",
+    "LogicRuntimeError",
+    "Node",
+    "Operation",
+    "closures",
+    "compile",
+]
 
 
 def compile(rule: Any, operations: Mapping[str, Operation] | None = None) -> Evaluator:

@@ -100,6 +100,7 @@ class _Parser:
                 lambda data: [get(data) for get in getters],
                 args=items,
                 uses_scope=any(item.uses_scope for item in items),
+                emit=codegen.emit_list,
             )
         if kind is dict:
             if not rule:

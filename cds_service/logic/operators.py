@@ -40,7 +40,7 @@ from .semantics import (
     truthy,
 )
 
-__all__ = ["STANDARD_OPERATIONS"]
+__all__ = ["STANDARD_OPERATIONS", "iterate"]
 
 Emitted = tuple[str, str] | None
 _SMALL_CHAIN = 8
@@ -404,13 +404,13 @@ def _reject_literal_null(args: list[Node], indexes: tuple[int, ...], path: str) 
             raise _invalid(args[i].path, "null is not allowed here")
 
 
-def _iterate(
-    body_node: Node,
+def iterate(
+    body: Evaluator,
+    uses_scope: bool,
     combine: Callable[[Evaluator, list[Any], Callable[[int], None]], Any],
 ) -> Callable[[Any, list[Any]], Any]:
     """Run ``combine`` over the items, pushing iterator scopes only when the body reads them."""
-    body = codegen.function(body_node)
-    if not body_node.uses_scope:
+    if not uses_scope:
         return lambda data, items: combine(body, items, _no_index)
 
     def run(data: Any, items: list[Any]) -> Any:
@@ -473,7 +473,7 @@ def _build_collect(combine: Callable[..., list[Any]]) -> Callable[[list[Node], s
 
     def build(args: list[Node], path: str) -> Evaluator:
         _reject_literal_null(args, (0, 1), path)
-        source, run = args[0].evaluate, _iterate(args[1], combine)
+        source, run = args[0].evaluate, iterate(codegen.function(args[1]), args[1].uses_scope, combine)
 
         def collect(data: Any) -> list[Any]:
             items = as_list(source(data))
@@ -489,7 +489,7 @@ def _build_quantifier(combine: Callable[..., bool], negate: bool) -> Callable[[l
 
     def build(args: list[Node], path: str) -> Evaluator:
         _reject_literal_null(args, (0,), path)
-        source, run = args[0].evaluate, _iterate(args[1], combine)
+        source, run = args[0].evaluate, iterate(codegen.function(args[1]), args[1].uses_scope, combine)
 
         def quantify(data: Any) -> bool:
             items = as_list(source(data))
@@ -515,7 +515,7 @@ def _build_reduce(args: list[Node], path: str) -> Evaluator:
             accumulator = body({"current": item, "accumulator": accumulator})
         return accumulator
 
-    run = _iterate(args[1], fold)
+    run = iterate(codegen.function(args[1]), args[1].uses_scope, fold)
 
     def reduce_(data: Any) -> Any:
         start = initial(data)

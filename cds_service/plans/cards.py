@@ -10,7 +10,8 @@ from typing import Any
 from ..protocol.request import HookContext
 from ..protocol.response import SUMMARY_MAX, Action, Card, Coding, Link, Source, Suggestion
 from ..record import Entry
-from .evaluation import Evaluation, is_true
+from .evaluation import Evaluation
+from .kleene import is_true
 from .model import CardSpec, Plan, SuggestionSpec
 
 PLACEHOLDER = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")

@@ -13,7 +13,8 @@ from ..protocol.request import HookContext
 from ..protocol.response import Card
 from ..record import Entry, PatientRecord
 from .cards import build_card
-from .evaluation import Evaluation, activated, is_true
+from .evaluation import Evaluation, activated
+from .kleene import is_true
 from .model import CardSpec, Plan, RuleSet
 
 log = logging.getLogger("cds_service.plans")

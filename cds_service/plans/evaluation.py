@@ -15,6 +15,7 @@ from typing import Any
 
 from ..record import Entry, PatientRecord
 from ..types import Evaluator
+from .kleene import truth
 from .model import Criterion, Fact
 from .terminology import ValueSet
 
@@ -93,11 +94,8 @@ class Evaluation:
         found = self.criterion_memo.get(criterion.code)
         if found is None:
             outcome = self.measure(criterion.expression)
-            value = None if outcome.value is None else truthy(outcome.value)
-            required = True
-            if criterion.required_when is not None:
-                condition = criterion.required_when(None)
-                required = condition is None or truthy(condition)
+            value = truth(outcome.value)
+            required = criterion.required_when is None or truth(criterion.required_when(None)) is not False
             found = (Outcome(value, outcome.evidence, outcome.missing), required)
             self.criterion_memo[criterion.code] = found
         return found
@@ -119,18 +117,6 @@ class Evaluation:
                 parts = criterion.breakdown(None) if criterion.breakdown is not None else None
                 unmet.append(f"{criterion.code}({','.join(parts)})" if parts else criterion.code)
         return unmet
-
-
-def truthy(value: Any) -> bool:
-    """JSON-Logic truthiness: empty arrays are false, empty objects are true."""
-    if isinstance(value, dict):
-        return True
-    return bool(value)
-
-
-def is_true(value: Any) -> bool:
-    """A condition holds: known and truthy (unknown never switches a card or suggestion on)."""
-    return value is not None and truthy(value)
 
 
 def references(value: Any) -> set[str] | None:

@@ -20,8 +20,8 @@ from ..logic import Engine, LogicError
 from ..protocol.request import HOOKS
 from ..types import Evaluator
 from . import canonical
+from .engine import clinical_engine
 from .errors import Problem, RuleSetError
-from .kleene import clinical_engine
 from .model import CardSpec, Criterion, Fact, Indicator, Plan, RuleSet, SuggestionSpec
 from .prefetch_templates import derive_prefetch
 from .rulewalk import walk

@@ -1,8 +1,9 @@
 """FHIR-aware JSON-Logic operators: the vocabulary rule authors use to read a patient record.
 
-Every operator returns None ("unknown") when its input is unknown, so that missing data surfaces as
-"not documented" instead of quietly passing a comparison. Constant arguments (resource types, value set
-names, profiles, fact names) are checked when the rule is compiled, so a typo fails `cds-service validate`.
+The clinical engine makes each of them unknown when an argument is unknown (`kleene`), so that missing
+data surfaces as "not documented" instead of quietly passing a comparison. Constant arguments (resource
+types, value set names, profiles, fact names) are checked when the rule is compiled, so a typo fails
+`cds-service validate`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from ..logic import LogicError, Node, Operation
 from ..record import Entry, profile_test
 from ..record.dates import parse_date
 from ..types import Evaluator
-from .evaluation import current, truthy
+from .evaluation import current
 from .resource_types import is_resource_type
 from .units import convert
 
@@ -72,8 +73,6 @@ class Vocabulary:
             "hook": Operation(build=lambda args, path: lambda data: current().hook, min_args=0, max_args=0),
             "span_days": one(_span_days),
             "value": Operation(func=_value, min_args=1, max_args=4),
-            "known": one(lambda value: value is not None),
-            "is_true": one(lambda value: value is not None and truthy(value)),
             "code_in": Operation(build=self._code_in, min_args=2, max_args=2),
         } | self._criteria_operations()
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from cds_service.logic import LogicError
+from cds_service.plans.engine import clinical_engine
 from cds_service.plans.evaluation import Evaluation, activated
-from cds_service.plans.kleene import clinical_engine
 from cds_service.plans.model import Fact
 from cds_service.plans.vocabulary import Vocabulary
 

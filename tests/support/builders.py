@@ -13,8 +13,8 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 
 from cds_service.logic import Evaluator
+from cds_service.plans.engine import clinical_engine
 from cds_service.plans.evaluation import Evaluation, activated
-from cds_service.plans.kleene import clinical_engine
 from cds_service.plans.model import Criterion, Fact
 from cds_service.plans.terminology import TEXT_MATCH_URL, compile_valueset
 from cds_service.plans.vocabulary import Vocabulary
