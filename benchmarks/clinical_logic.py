@@ -46,35 +46,6 @@ def current_smoker(ev: Evaluation) -> Any:
     return ev.fact("observedSmoker") if observed.day >= condition.day else True
 
 
-_CONSERVATIVE_CARE = (
-    (None, "c1Met", "C1"),
-    (None, "c2Met", "C2"),
-    ("c3Required", "c3Met", "C3"),
-    ("c4Required", "c4Met", "C4"),
-    ("c3Required", "c5Met", "C5"),
-    ("currentSmoker", "c6sMet", "C6s"),
-    ("depressionPresent", "c6dMet", "C6d"),
-    ("chronicPainSyndrome", "c2Met", "C6p"),
-    (None, "c7Met", "C7"),
-)
-
-
-def conservative_care_unmet(ev: Evaluation) -> Any:
-    """The codes of the conservative-care items required and not met; unknown if a requirement is."""
-    unmet = []
-    for required_by, met_by, code in _CONSERVATIVE_CARE:
-        required = True if required_by is None else ev.fact(required_by)
-        met = ev.fact(met_by)
-        missing = not (met is not None and bool(met))
-        if required is None:
-            if missing:
-                return None
-            continue
-        if required and missing:
-            unmet.append(code)
-    return unmet
-
-
 def scs_conservative_unmet(ev: Evaluation) -> Any:
     """Conservative care unmet apart from C7, plus INT when no interventional procedure followed fusion."""
     unmet = ev.fact("conservativeCareUnmet")
@@ -118,7 +89,6 @@ def revision_success_pct(ev: Evaluation) -> Any:
 FACTS: dict[str, HandWritten] = {
     "c4Required": c4_required,
     "currentSmoker": current_smoker,
-    "conservativeCareUnmet": conservative_care_unmet,
     "scsConservativeUnmet": scs_conservative_unmet,
     "structuralPathology": structural_pathology,
     "revisionSuccessPct": revision_success_pct,

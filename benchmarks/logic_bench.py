@@ -28,6 +28,7 @@ import clinical_logic
 import orjson
 
 from cds_service.logic import compile as compile_logic
+from cds_service.plans.evaluate import start_evaluation
 from cds_service.plans.evaluation import Evaluation, activated
 from cds_service.plans.loader import load_ruleset
 from cds_service.plans.model import RuleSet
@@ -88,15 +89,8 @@ def fixture_evaluations(ruleset: RuleSet) -> list[Evaluation]:
     for path in sorted((ROOT / "fixtures" / "patients").glob("*.json")):
         case = orjson.loads(path.read_bytes())
         resources = [entry["resource"] for entry in case["bundle"].get("entry", ())]
-        evaluation = Evaluation(
-            PatientRecord.build(resources),
-            date.fromisoformat(case["t0"][:10]),
-            "patient-view",
-            ruleset.params,
-            ruleset.facts,
-            ruleset.draft_dependent,
-            ruleset.valuesets,
-        )
+        t0 = date.fromisoformat(case["t0"][:10])
+        evaluation = start_evaluation(ruleset, "patient-view", PatientRecord.build(resources), [], t0)
         with activated(evaluation):
             for name in clinical_logic.FACTS:
                 evaluation.fact(name)

@@ -1,5 +1,6 @@
-"""`cds-service`: serve the API, migrate its database, evaluate one hook request in-process, validate plan
-definitions, load the synthetic patients onto a FHIR server, smoke-test one, or report on feedback."""
+"""`cds-service`: serve the API, migrate its database, evaluate or explain one hook request in-process,
+validate plan definitions or show one rule, load the synthetic patients onto a FHIR server, smoke-test one,
+or report on feedback."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import argparse
 
 from ..config import Settings
 from ..ops.logs import configure_logging
+from .explain import explain
 from .feedback_report import DEFAULT_CHART, feedback_report
 from .fixtures import load_fixtures, smoke
-from .rules import evaluate, validate
+from .rules import evaluate, instant, validate
 from .serve import migrate, serve
+from .show import show
 
 
 def parser() -> argparse.ArgumentParser:
@@ -35,8 +38,25 @@ def parser() -> argparse.ArgumentParser:
 
     command = commands.add_parser("evaluate", help="run one CDS Hooks request and print the response")
     command.add_argument("request", help="a CDS Hooks request JSON file")
-    command.add_argument("--now", help="T0 as an ISO date or dateTime (default: now)")
+    command.add_argument("--now", type=instant, help="T0 as an ISO date or dateTime (default: now)")
     command.set_defaults(run=evaluate)
+
+    command = commands.add_parser(
+        "explain",
+        help="run one CDS Hooks request and say, criterion by criterion, why it gives its cards",
+    )
+    command.add_argument("request", help="a CDS Hooks request JSON file")
+    command.add_argument("--now", type=instant, help="T0 as an ISO date or dateTime (default: now)")
+    command.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    command.set_defaults(run=explain)
+
+    command = commands.add_parser("rules", help="read the loaded rules")
+    rules = command.add_subparsers(dest="rules_command", required=True)
+    command = rules.add_parser(
+        "show", help="a fact or plan definition: its JSON-Logic, where it is written, what it uses"
+    )
+    command.add_argument("name", help="a fact name, or a PlanDefinition id or name")
+    command.set_defaults(run=show)
 
     command = commands.add_parser("validate", help="check plan definitions; exit 1 on any problem")
     command.add_argument(

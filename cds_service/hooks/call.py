@@ -12,9 +12,9 @@ from ..fhir import FhirFetcher
 from ..plans.evaluate import evaluate
 from ..plans.model import RuleSet
 from ..protocol.response import cds_response
-from ..record import PatientRecord
+from ..record import Entry, PatientRecord
 from ..types import JSONObject
-from .intake import drafts_in_scope, parse_request
+from .intake import ParsedRequest, drafts_in_scope, parse_request
 from .patient_data import gather
 from .services import Service
 
@@ -29,6 +29,29 @@ class HookResult:
     fetched_keys: int
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedCall:
+    """A validated request with the patient's record and the draft orders in scope: what the plans read."""
+
+    request: ParsedRequest
+    record: PatientRecord
+    drafts: list[Entry]
+    fetched_keys: int
+
+
+async def prepare_call(
+    service: Service, body: Any, fetcher: FhirFetcher | None, max_resources: int | None = None
+) -> PreparedCall:
+    """Validate and gather the patient data, so `cds-service explain` reads exactly what a call reads."""
+    request = parse_request(body, service.hook)
+    resources, fetched_keys = await gather(service.prefetch, request, fetcher)
+    if max_resources is not None and len(resources) + len(request.draft_orders) > max_resources:
+        raise TooLarge.single(
+            f"more than {max_resources} FHIR resources in one call", "prefetch", "too-costly"
+        )
+    return PreparedCall(request, PatientRecord.build(resources), drafts_in_scope(request), fetched_keys)
+
+
 async def call_service(
     service: Service,
     ruleset: RuleSet,
@@ -40,13 +63,7 @@ async def call_service(
 ) -> HookResult:
     """Validate, gather the patient data, evaluate the plan definitions of the service's hook. Cards link
     their source to `{source_base}/rules/{plan id}` when a base URL is known."""
-    request = parse_request(body, service.hook)
-    resources, fetched_keys = await gather(service.prefetch, request, fetcher)
-    if max_resources is not None and len(resources) + len(request.draft_orders) > max_resources:
-        raise TooLarge.single(
-            f"more than {max_resources} FHIR resources in one call", "prefetch", "too-costly"
-        )
-    record = PatientRecord.build(resources)
-    drafts = drafts_in_scope(request)
-    cards, failed = evaluate(ruleset, service.hook, record, drafts, now.date(), request.context, source_base)
-    return HookResult(cds_response(cards), failed, record.size(), fetched_keys)
+    call = await prepare_call(service, body, fetcher, max_resources)
+    context, hook = call.request.context, service.hook
+    cards, failed = evaluate(ruleset, hook, call.record, call.drafts, now.date(), context, source_base)
+    return HookResult(cds_response(cards), failed, call.record.size(), call.fetched_keys)

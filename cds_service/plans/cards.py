@@ -36,6 +36,33 @@ def display(value: Any) -> str:
     return str(value)
 
 
+def duration(days: int) -> str:
+    """A number of days as a clinician says it: 365 is "12 months", 42 is "6 weeks", 10 is "10 days"."""
+    months = round(days / MONTH_DAYS)
+    if days >= 56 and abs(days - months * MONTH_DAYS) <= 3:
+        return f"{months} months"
+    if days >= 14 and days % 7 == 0:
+        return f"{days // 7} weeks"
+    return "1 day" if days == 1 else f"{days} days"
+
+
+MONTH_DAYS = 365.25 / 12
+
+
+def parameter_text(name: str, value: Any) -> str:
+    """A parameter in card text: day counts (names with `Days`) as durations, anything else as a value."""
+    if "Days" in name and isinstance(value, int) and not isinstance(value, bool):
+        return duration(value)
+    return display(value)
+
+
+def fill_parameters(template: str, evaluation: Evaluation) -> str:
+    """A criterion label with its thresholds filled in, so it says what the site's rule checks."""
+    return PLACEHOLDER.sub(
+        lambda match: parameter_text(match.group(1), evaluation.params.get(match.group(1))), template
+    )
+
+
 EVIDENCE_SHOWN = 3
 
 
@@ -54,7 +81,7 @@ def checklist(plan: Plan, evaluation: Evaluation) -> str:
         mark, state = STATES[outcome.value]
         if not required:
             mark, state = "x" if outcome.value else " ", f"{state}, not required here"
-        line = f"- [{mark}] **{criterion.code}** {criterion.label}: {state}"
+        line = f"- [{mark}] **{criterion.code}** {fill_parameters(criterion.label, evaluation)}: {state}"
         if outcome.value is None and outcome.missing:
             missing = sorted(evaluation.facts[name].description or name for name in outcome.missing)
             line += f" (missing: {'; '.join(missing)})"
@@ -81,7 +108,7 @@ def fill(template: str, plan: Plan, evaluation: Evaluation) -> str:
             return _draft_label(evaluation.draft)
         if name in evaluation.facts:
             return display(evaluation.fact(name))
-        return display(evaluation.params.get(name))
+        return parameter_text(name, evaluation.params.get(name))
 
     return PLACEHOLDER.sub(value_of, template)
 

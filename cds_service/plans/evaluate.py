@@ -45,6 +45,23 @@ def _plan_cards(
     return cards
 
 
+def start_evaluation(
+    ruleset: RuleSet, hook: str, record: PatientRecord, drafts: list[Entry], t0: date
+) -> Evaluation:
+    """A fresh evaluation of one call; `cds-service explain` starts the same one to trace criteria."""
+    return Evaluation(
+        record=record,
+        t0=t0,
+        hook=hook,
+        params=ruleset.params,
+        facts=ruleset.facts,
+        draft_dependent=ruleset.draft_dependent,
+        valuesets=ruleset.valuesets,
+        drafts=drafts,
+        plan_criteria={plan.id: plan.criteria for plan in ruleset.plans},
+    )
+
+
 def evaluate(
     ruleset: RuleSet,
     hook: str,
@@ -55,16 +72,7 @@ def evaluate(
     source_base: str | None = None,
 ) -> tuple[list[Card], list[str]]:
     """Cards for `hook`, in plan order, and the ids of plans that failed (logged, not raised)."""
-    evaluation = Evaluation(
-        record=record,
-        t0=t0,
-        hook=hook,
-        params=ruleset.params,
-        facts=ruleset.facts,
-        draft_dependent=ruleset.draft_dependent,
-        valuesets=ruleset.valuesets,
-        drafts=drafts,
-    )
+    evaluation = start_evaluation(ruleset, hook, record, drafts, t0)
     cards: list[Card] = []
     failed: list[str] = []
     with activated(evaluation):

@@ -52,8 +52,10 @@ class Evaluation:
     draft_memo: dict[str, Outcome] = field(default_factory=dict)
     select_memo: dict[tuple[str, str | None, str | None], list[Entry]] = field(default_factory=dict)
     criteria: tuple[Criterion, ...] = ()
-    criterion_memo: dict[str, tuple[Outcome, bool]] = field(default_factory=dict)
+    criterion_memo: dict[int, tuple[Outcome, bool]] = field(default_factory=dict)
+    plan_criteria: dict[str, tuple[Criterion, ...]] = field(default_factory=dict)
     _traces: list[_Trace] = field(default_factory=list)
+    _reading: set[str] = field(default_factory=set)
 
     def fact(self, name: str) -> Any:
         memo = self.draft_memo if name in self.draft_dependent else self.memo
@@ -91,13 +93,13 @@ class Evaluation:
 
     def assess(self, criterion: Criterion) -> tuple[Outcome, bool]:
         """A criterion's outcome (True met, False unmet, None not documented) and whether it is required."""
-        found = self.criterion_memo.get(criterion.code)
+        found = self.criterion_memo.get(id(criterion))
         if found is None:
             outcome = self.measure(criterion.expression)
             value = truth(outcome.value)
             required = criterion.required_when is None or truth(criterion.required_when(None)) is not False
             found = (Outcome(value, outcome.evidence, outcome.missing), required)
-            self.criterion_memo[criterion.code] = found
+            self.criterion_memo[id(criterion)] = found
         return found
 
     def criterion(self, code: str) -> bool:
@@ -110,8 +112,21 @@ class Evaluation:
     def unmet(self) -> list[str]:
         """Codes of the required criteria not met or not documented, in the order they are declared, each
         followed by its unmet sub-items in parentheses when it has a breakdown: `R2(C1,C7)`."""
+        return self._unmet(self.criteria)
+
+    def unmet_of(self, plan: str) -> list[str] | None:
+        """The same for another plan's criteria (unknown if they read this very list: a cycle)."""
+        if plan in self._reading:
+            return None
+        self._reading.add(plan)
+        try:
+            return self._unmet(self.plan_criteria[plan])
+        finally:
+            self._reading.discard(plan)
+
+    def _unmet(self, criteria: tuple[Criterion, ...]) -> list[str]:
         unmet = []
-        for criterion in self.criteria:
+        for criterion in criteria:
             outcome, required = self.assess(criterion)
             if required and outcome.value is not True:
                 parts = criterion.breakdown(None) if criterion.breakdown is not None else None

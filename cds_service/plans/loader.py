@@ -18,14 +18,19 @@ from pydantic import ValidationError
 from ..fhir import check as check_template
 from ..logic import Engine, LogicError
 from ..protocol.request import HOOKS
+from ..protocol.response import SUMMARY_MAX
 from ..types import Evaluator
 from . import canonical
 from .engine import clinical_engine
 from .errors import Problem, RuleSetError
+from .metadata import metadata_problems
 from .model import CardSpec, Criterion, Fact, Indicator, Plan, RuleSet, SuggestionSpec
+from .parameters import ParameterBounds
 from .prefetch_templates import derive_prefetch
+from .resource_types import unsearchable
 from .rulewalk import walk
 from .terminology import ValueSet, compile_valueset
+from .typecheck import RuleTypes, summary_width
 from .vocabulary import Vocabulary
 
 CONTEXT_FIELDS = ("userId", "patientId", "encounterId")
@@ -59,15 +64,20 @@ class Loader:
         self.parameters_file = parameters_file
         self.problems: list[Problem] = []
         self.files: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        self.bounds = ParameterBounds()
+        self.param_names: set[str] = set()
+        self.types = RuleTypes({}, {}, {})
+        self.unmet_width: int | None = 0
 
     def problem(self, file: str, path: str, message: str) -> None:
+        """Record a problem at a path of the file as written (`action[2].condition[0]`; "" is the file)."""
         self.problems.append(Problem(file, path, message))
 
     # -- reading -----------------------------------------------------------------------------------------
 
     def read(self) -> None:
         if not self.directory.is_dir():
-            self.problem(str(self.directory), "$", "plan-definition folder not found")
+            self.problem(str(self.directory), "", "plan-definition folder not found")
             return
         for path in sorted(self.directory.rglob("*.json")):
             relative = path.relative_to(self.directory)
@@ -79,15 +89,18 @@ class Loader:
             try:
                 resource = orjson.loads(path.read_bytes())
             except orjson.JSONDecodeError as error:
-                self.problem(name, "$", f"invalid JSON: {error}")
+                self.problem(name, "", f"invalid JSON: {error}")
                 continue
             if not isinstance(resource, dict):
-                self.problem(name, "$", "a file must hold one FHIR resource (a JSON object)")
+                self.problem(name, "", "a file must hold one FHIR resource (a JSON object)")
                 continue
             kind = resource.get("resourceType")
             if kind not in {"PlanDefinition", "Library", "ValueSet"}:
-                self.problem(name, "$.resourceType", "expected PlanDefinition, Library or ValueSet")
+                self.problem(name, "resourceType", "expected PlanDefinition, Library or ValueSet")
                 continue
+            self.problems.extend(
+                Problem(name, where, message) for where, message in metadata_problems(resource)
+            )
             if self.validate_fhir(name, kind, resource):
                 self.files.setdefault(kind, []).append((name, resource))
                 for where, message in _own_extension_problems(resource):
@@ -99,11 +112,11 @@ class Loader:
         except ValidationError as error:
             for item in error.errors(include_url=False, include_input=False):
                 parts = [p for p in item["loc"] if p not in {"root", "__root__"}]  # pydantic wrapper names
-                location = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+                location = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
                 self.problem(name, location, f"not valid FHIR R4: {item['msg']}")
             return False
         if resource.get("status") not in {"draft", "active", "retired", "unknown"}:
-            self.problem(name, "$.status", "status must be draft, active, retired or unknown")
+            self.problem(name, "status", "status must be draft, active, retired or unknown")
             return False
         return True
 
@@ -114,14 +127,14 @@ class Loader:
         for name, resource in self.files.get("ValueSet", []):
             key = resource.get("name")
             if not key:
-                self.problem(name, "$.name", "a value set needs a name; rules refer to it by name")
+                self.problem(name, "name", "a value set needs a name; rules refer to it by name")
                 continue
             if key in found:
-                self.problem(name, "$.name", f"value set name '{key}' is used twice")
+                self.problem(name, "name", f"value set name '{key}' is used twice")
                 continue
             valueset, problems = compile_valueset(resource)
             for message in problems:
-                self.problem(name, "$", message)
+                self.problem(name, "", message)
             found[key] = valueset
         return found
 
@@ -130,7 +143,7 @@ class Loader:
         self.param_types: dict[str, str] = {}
         for name, resource in self.files.get("Library", []):
             for index, parameter in enumerate(resource.get("parameter") or ()):
-                where = f"$.parameter[{index}]"
+                where = f"parameter[{index}]"
                 key, kind = parameter.get("name"), parameter.get("type")
                 if key in params:
                     self.problem(name, where, f"parameter '{key}' is declared twice")
@@ -145,6 +158,8 @@ class Loader:
                     continue
                 params[key] = default
                 self.param_types[key] = kind
+                for path, message in self.bounds.declare(name, where, parameter, kind):
+                    self.problem(name, path, message)
         self.apply_site_parameters(params)
         return params
 
@@ -155,20 +170,23 @@ class Loader:
         try:
             resource = orjson.loads(self.parameters_file.read_bytes())
         except (OSError, orjson.JSONDecodeError) as error:
-            self.problem(name, "$", f"cannot read site parameters: {error}")
+            self.problem(name, "", f"cannot read site parameters: {error}")
             return
         if not isinstance(resource, dict) or resource.get("resourceType") != "Parameters":
-            self.problem(name, "$.resourceType", "site parameters must be a FHIR Parameters resource")
+            self.problem(name, "resourceType", "site parameters must be a FHIR Parameters resource")
             return
         for index, parameter in enumerate(resource.get("parameter") or ()):
             key = parameter.get("name")
             if key not in params:
-                self.problem(name, f"$.parameter[{index}]", f"unknown parameter '{key}'")
+                self.problem(name, f"parameter[{index}]", f"unknown parameter '{key}'")
                 continue
             element = PARAMETER_TYPES[self.param_types[key]][0]
             value = parameter.get(element)
             if not _typed(value, self.param_types[key]):
-                self.problem(name, f"$.parameter[{index}]", f"'{key}' needs {element}")
+                self.problem(name, f"parameter[{index}]", f"'{key}' needs {element}")
+                continue
+            if refused := self.bounds.outside(key, value):
+                self.problem(name, f"parameter[{index}].{element}", refused)
                 continue
             params[key] = value
 
@@ -178,7 +196,7 @@ class Loader:
             for index, extension in enumerate(resource.get("extension") or ()):
                 if extension.get("url") != canonical.FACT:
                     continue
-                where = f"$.extension[{index}].valueExpression"
+                where = f"extension[{index}].valueExpression"
                 expression = extension.get("valueExpression") or {}
                 rule = self.parse_expression(name, where, expression)
                 if rule is not _INVALID:
@@ -196,10 +214,14 @@ class Loader:
 
     def compile(self, engine: Engine, file: str, where: str, rule: Any) -> Evaluator | None:
         try:
-            return engine.compile(rule)
+            compiled = engine.compile(rule)
         except LogicError as error:
-            self.problem(file, f"{where}.expression {error.path}", error.reason)
+            inside = "" if error.path == "$" else f" (at {error.path} in the rule)"
+            self.problem(file, f"{where}.expression", f"{error.reason}{inside}")
             return None
+        for inside, reason in self.types.mixed_comparisons(rule):
+            self.problem(file, f"{where}.expression", f"{reason} (at {inside} in the rule)")
+        return compiled
 
     # -- plan definitions --------------------------------------------------------------------------------
 
@@ -216,27 +238,32 @@ class Loader:
             if codes[position] in codes[:position]:
                 self.problem(
                     file,
-                    f"$.extension[{index}]",
+                    f"extension[{index}]",
                     f"criterion code '{codes[position]}' is declared twice in this plan definition",
                 )
-        engine = clinical_engine(Vocabulary(vocabulary.facts, vocabulary.valuesets, vocabulary.params, codes))
+        engine = clinical_engine(
+            Vocabulary(vocabulary.facts, vocabulary.valuesets, vocabulary.params, codes, vocabulary.plans)
+        )
+        self.unmet_width = self.widest_unmet([extension for _, extension in criteria_sources])
         criteria = []
         for index, extension in criteria_sources:
-            criterion = self.criterion(file, f"$.extension[{index}]", extension, engine)
+            criterion = self.criterion(file, f"extension[{index}]", extension, engine)
             if criterion is not None:
                 criteria.append(criterion)
         for index, library in enumerate(resource.get("library") or ()):
             if library not in self.library_urls:
-                self.problem(file, f"$.library[{index}]", f"no Library with url '{library}' is loaded")
+                self.problem(file, f"library[{index}]", f"no Library with url '{library}' is loaded")
         cards = []
         for index, action in enumerate(resource.get("action") or ()):
-            card = self.card(file, f"$.action[{index}]", action, engine, names)
+            card = self.card(file, f"action[{index}]", action, engine, names)
             if card is not None:
                 cards.append(card)
         if not resource.get("action"):
-            self.problem(file, "$.action", "a plan definition needs at least one action that produces a card")
+            self.problem(file, "action", "a plan definition needs at least one action that produces a card")
         return Plan(
             id=resource.get("id", file),
+            name=resource.get("name", ""),
+            rules=tuple(_expressions(resource)),
             url=resource.get("url", ""),
             title=resource.get("title") or resource.get("name") or file,
             description=resource.get("description", ""),
@@ -250,21 +277,27 @@ class Loader:
     def criterion(self, file: str, where: str, extension: dict[str, Any], engine: Engine) -> Criterion | None:
         code = _sub(extension, "code", "valueString")
         expression = _sub(extension, "expression", "valueExpression")
+        parts = _part_paths(extension, where)
         if not code or not isinstance(expression, dict):
             self.problem(
                 file, where, "a criterion needs 'code' (valueString) and 'expression' (valueExpression)"
             )
             return None
-        compiled = self.expression(file, f"{where}.expression", expression, engine)
+        label = _sub(extension, "label", "valueString") or code
+        for placeholder in PLACEHOLDER.findall(label):
+            if placeholder not in self.param_names:
+                message = f"unknown parameter '{{{{{placeholder}}}}}' (labels show parameters)"
+                self.problem(file, f"{parts['label']}.valueString", message)
+        compiled = self.expression(file, f"{parts['expression']}.valueExpression", expression, engine)
         required = _sub(extension, "requiredWhen", "valueExpression")
         compiled_required = (
-            self.expression(file, f"{where}.requiredWhen", required, engine)
+            self.expression(file, f"{parts['requiredWhen']}.valueExpression", required, engine)
             if isinstance(required, dict)
             else None
         )
         breakdown = _sub(extension, "breakdown", "valueExpression")
         compiled_breakdown = (
-            self.expression(file, f"{where}.breakdown", breakdown, engine)
+            self.expression(file, f"{parts['breakdown']}.valueExpression", breakdown, engine)
             if isinstance(breakdown, dict)
             else None
         )
@@ -272,11 +305,14 @@ class Loader:
             return None
         return Criterion(
             code=code,
-            label=_sub(extension, "label", "valueString") or code,
+            label=label,
             expression=compiled,
             required_when=compiled_required,
             citation=_sub(extension, "citation", "valueString") or "",
             breakdown=compiled_breakdown,
+            rule=_rule_of(expression),
+            required_rule=_rule_of(required),
+            source=f"{file}: {where}",
         )
 
     def expression(
@@ -313,6 +349,18 @@ class Loader:
             for placeholder in PLACEHOLDER.findall(template):
                 if placeholder not in names:
                     self.problem(file, f"{where}.{field}", f"unknown placeholder '{{{{{placeholder}}}}}'")
+        placeholders = PLACEHOLDER.findall(summary)
+        widest = summary_width(
+            self.types, PLACEHOLDER.sub("", summary), placeholders, {"unmet": self.unmet_width, "draft": None}
+        )
+        if widest is None or widest > SUMMARY_MAX:
+            reach = "has no limit" if widest is None else f"can reach {widest} characters"
+            self.problem(
+                file,
+                f"{where}.title",
+                f"the summary {reach} once {', '.join(f'{{{{{p}}}}}' for p in placeholders)} is filled; "
+                f"a card summary must stay under {SUMMARY_MAX + 1}",
+            )
         conditions = self.conditions(file, where, action, engine)
         per_draft = self.per_draft(file, where, action, engine)
         if indicator is None or not summary:
@@ -334,7 +382,23 @@ class Loader:
                 if doc.get("url")
             ),
             override_reasons=tuple(self.override_reasons(file, where, action)),
+            condition_rules=tuple(_rule_of(c.get("expression")) for c in action.get("condition") or ()),
         )
+
+    def widest_unmet(self, criteria: list[dict[str, Any]]) -> int | None:
+        """The longest `{{unmet}}` of a plan: every code, each with its widest breakdown `(C1,C2)`."""
+        total = 0
+        for extension in criteria:
+            code = _sub(extension, "code", "valueString") or ""
+            total += len(code) + 1
+            breakdown = _sub(extension, "breakdown", "valueExpression")
+            if isinstance(breakdown, dict):
+                with contextlib.suppress(orjson.JSONDecodeError):  # reported where it is compiled
+                    items = self.types.texts(orjson.loads(breakdown.get("expression") or ""))
+                    if items is None:
+                        return None
+                    total += sum(len(item) + 1 for item in items) + 1
+        return total
 
     def override_reasons(self, file: str, where: str, action: dict[str, Any]) -> Iterator[dict[str, str]]:
         for index, extension in enumerate(action.get("extension") or ()):
@@ -416,6 +480,7 @@ class Loader:
         self.valueset_names = set(valuesets)
         self.valueset_urls = {vs.url: name for name, vs in valuesets.items() if vs.url}
         params = self.parameters()
+        self.param_names = set(params)
         sources = list(self.fact_sources())
         fact_names = [name for _, _, name, _, _ in sources]
         for file, where, name, _, _ in sources:
@@ -426,14 +491,25 @@ class Loader:
             elif fact_names.count(name) > 1:
                 self.problem(file, f"{where}.name", f"fact '{name}' is defined twice")
         self.library_urls = {resource.get("url") for _, resource in self.files.get("Library", [])}
-        vocabulary = Vocabulary(set(fact_names), self.valueset_names, set(params))
+        plan_ids = {str(resource.get("id")) for _, resource in self.files.get("PlanDefinition", [])}
+        vocabulary = Vocabulary(set(fact_names), self.valueset_names, set(params), plans=plan_ids)
         engine = clinical_engine(vocabulary)
+        maxima = {key: bounds.maximum for key, bounds in self.bounds.declared.items()}
+        plan_codes = {
+            str(resource.get("id")): frozenset(
+                str(_sub(extension, "code", "valueString"))
+                for extension in resource.get("extension") or ()
+                if extension.get("url") == canonical.CRITERION
+            )
+            for _, resource in self.files.get("PlanDefinition", [])
+        }
+        self.types = RuleTypes({name: rule for _, _, name, _, rule in sources}, params, maxima, plan_codes)
         facts = {}
         rules = {}
         for file, where, name, description, rule in sources:
             compiled = self.compile(engine, file, where, rule)
             if compiled is not None:
-                facts[name] = Fact(name, description, compiled)
+                facts[name] = Fact(name, description, compiled, rule, f"{file}: {where}")
                 rules[name] = rule
         draft_dependent = self.dependencies(sources, rules)
         names = set(fact_names) | set(params) | SPECIAL_PLACEHOLDERS
@@ -444,14 +520,17 @@ class Loader:
             plan = self.plan(file, resource, vocabulary, names)
             if plan is not None:
                 plans.append(plan)
-                plan_rules[plan.id] = _expressions(resource)
+                plan_rules[plan.id] = list(plan.rules)
         if not plans:
-            self.problem(str(self.directory), "$", "no PlanDefinition found")
+            self.problem(str(self.directory), "", "no PlanDefinition found")
         self.rule_owners()
         prefetch = derive_prefetch(plans, plan_rules, rules, valuesets)
         for hook, templates in prefetch.items():
             for key, template in templates.items():
                 for message in check_template(template, CONTEXT_FIELDS):
+                    self.problem(str(self.directory), f"prefetch[{hook}].{key}", message)
+                for name in unsearchable(template):
+                    message = f"'{name}' is not a FHIR R4 search parameter of {template.partition('?')[0]}"
                     self.problem(str(self.directory), f"prefetch[{hook}].{key}", message)
         if self.problems:
             raise RuleSetError(self.problems)
@@ -462,6 +541,12 @@ class Loader:
             valuesets=valuesets,
             params=params,
             prefetch=prefetch,
+            param_descriptions={
+                parameter["name"]: parameter.get("documentation", "")
+                for _, library in self.files.get("Library", [])
+                for parameter in library.get("parameter") or ()
+                if parameter.get("name") in params
+            },
         )
 
     def rule_owners(self) -> None:
@@ -477,7 +562,7 @@ class Loader:
                 if owner != file:
                     self.problem(
                         file,
-                        f"$.action[{index}].code",
+                        f"action[{index}].code",
                         f"rule id '{coding['code']}' is used by {owner} too; a rule id belongs to one plan",
                     )
 
@@ -486,7 +571,8 @@ class Loader:
     ) -> frozenset[str]:
         """Reject cycles between facts; return the facts that read the draft order in focus."""
         reads = {name: set(_operands(rule, "fact")) for name, rule in rules.items()}
-        draft_readers = {name for name, rule in rules.items() if _uses(rule, "draft")}
+        # another plan's criteria may read the draft order in focus, so a fact reading them is recomputed too
+        draft_readers = {name for name, rule in rules.items() if _uses(rule, "draft") or _uses(rule, "unmet")}
         where = {name: (file, path) for file, path, name, _, _ in sources}
         state: dict[str, int] = {}
 
@@ -541,6 +627,15 @@ def _sub(extension: dict[str, Any], url: str, element: str) -> Any:
     return None
 
 
+def _part_paths(extension: dict[str, Any], where: str) -> dict[str, str]:
+    """Where each part of a criterion extension is written: `extension[5].extension[2]`."""
+    paths: dict[str, str] = {}
+    for index, sub in enumerate(extension.get("extension") or ()):
+        if isinstance(sub, dict) and isinstance(sub.get("url"), str):
+            paths.setdefault(sub["url"], f"{where}.extension[{index}]")
+    return paths
+
+
 def _first_coding(concepts: Any) -> dict[str, Any] | None:
     if isinstance(concepts, dict):
         concepts = [concepts]
@@ -548,6 +643,15 @@ def _first_coding(concepts: Any) -> dict[str, Any] | None:
         for coding in concept.get("coding") or ():
             first: dict[str, Any] = coding
             return first
+    return None
+
+
+def _rule_of(expression: Any) -> Any:
+    """An expression's JSON-Logic as written, kept for people reading the rules (None when it is not
+    JSON, which is reported where it is compiled)."""
+    if isinstance(expression, dict):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            return orjson.loads(expression.get("expression") or "")
     return None
 
 
@@ -569,6 +673,10 @@ def _uses(rule: Any, operator: str) -> bool:
     return any(name == operator for name, _ in walk(rule))
 
 
+def _child(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
 def _own_extension_problems(resource: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """Extensions in this project's namespace that the loader does not know, and criterion parts it does
     not read: a misspelt URL would otherwise make a checklist line or a fact silently disappear."""
@@ -586,19 +694,19 @@ def _own_extension_problems(resource: dict[str, Any]) -> Iterator[tuple[str, str
             and url.startswith(canonical.OWN_EXTENSIONS)
             and url not in canonical.EXTENSIONS
         ):
-            yield f"{path}.url", f"unknown extension '{url}'; ours are {sorted(canonical.EXTENSIONS)}"
+            yield _child(path, "url"), f"unknown extension '{url}'; ours are {sorted(canonical.EXTENSIONS)}"
         if url == canonical.CRITERION:
             for index, part in enumerate(node.get("extension") or ()):
                 name = part.get("url") if isinstance(part, dict) else None
                 if name not in canonical.CRITERION_PARTS:
                     yield (
-                        f"{path}.extension[{index}].url",
+                        f"{_child(path, 'extension')}[{index}].url",
                         f"unknown criterion part '{name}'; expected one of {list(canonical.CRITERION_PARTS)}",
                     )
         for key, value in node.items():
-            yield from visit(value, f"{path}.{key}")
+            yield from visit(value, _child(path, key))
 
-    yield from visit(resource, "$")
+    yield from visit(resource, "")
 
 
 def _expressions(resource: dict[str, Any]) -> list[Any]:

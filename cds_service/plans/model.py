@@ -21,6 +21,9 @@ class Criterion:
     required_when: Evaluator | None
     citation: str
     breakdown: Evaluator | None = None  # the unmet sub-items, shown as R2(C1,C2) in the unmet list
+    rule: Any = None  # the JSON-Logic as written, kept for `cds-service rules show`
+    required_rule: Any = None  # its requiredWhen as written
+    source: str = ""  # "file: path" of the criterion extension
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,7 @@ class CardSpec:
     suggestions: tuple[SuggestionSpec, ...] = ()
     links: tuple[tuple[str, str], ...] = ()
     override_reasons: tuple[dict[str, str], ...] = ()
+    condition_rules: tuple[Any, ...] = ()  # the conditions as written, for `cds-service rules show`
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,8 @@ class Plan:
     source_url: str | None
     criteria: tuple[Criterion, ...]
     cards: tuple[CardSpec, ...]
+    name: str = ""  # the PlanDefinition's computable name, which authors may look a plan up by
+    rules: tuple[Any, ...] = ()  # every JSON-Logic rule in it, templates' facts included: what it reads
 
     def hooks(self) -> frozenset[str]:
         return frozenset(hook for card in self.cards for hook in card.hooks)
@@ -71,6 +77,8 @@ class Fact:
     name: str
     description: str
     compiled: Evaluator
+    rule: Any = None  # the JSON-Logic as written, kept for `cds-service rules show`
+    source: str = ""  # "file: path" where the fact is defined
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +91,7 @@ class RuleSet:
     valuesets: dict[str, ValueSet]
     params: dict[str, Any]
     prefetch: dict[str, dict[str, str]] = field(default_factory=dict)  # hook -> key -> template
+    param_descriptions: dict[str, str] = field(default_factory=dict)  # the Library's `documentation`
 
     def plans_for(self, hook: str) -> list[Plan]:
         return [plan for plan in self.plans if hook in plan.hooks()]

@@ -17,16 +17,23 @@ from .terminology import ValueSet
 NARROWED_BY_CODE = frozenset({"Observation"})
 
 
-def _reads(rules: Iterable[Any], fact_rules: dict[str, Any]) -> set[tuple[str, str | None]]:
-    """(resource type, value set) pairs read by `rules` and, transitively, by the facts they use."""
+def _reads(
+    rules: Iterable[Any], fact_rules: dict[str, Any], plan_rules: dict[str, list[Any]]
+) -> set[tuple[str, str | None]]:
+    """(resource type, value set) pairs read by `rules` and, transitively, by the facts they use and the
+    other plans whose criteria they read (`{"unmet": "plan-id"}`)."""
     pending = list(rules)
-    seen_facts: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     reads: set[tuple[str, str | None]] = set()
     while pending:
         for operator, args in walk(pending.pop()):
-            if operator == "fact" and args and args[0] in fact_rules and args[0] not in seen_facts:
-                seen_facts.add(args[0])
-                pending.append(fact_rules[args[0]])
+            name = args[0] if args and isinstance(args[0], str) else None
+            if operator == "fact" and name in fact_rules and ("fact", name) not in seen:
+                seen.add(("fact", name))
+                pending.append(fact_rules[name])
+            elif operator == "unmet" and name in plan_rules and ("plan", name) not in seen:
+                seen.add(("plan", name))
+                pending.extend(plan_rules[name])
             elif operator == "select" and args:
                 reads.add((args[0], args[1] if len(args) > 1 else None))
     return reads
@@ -57,7 +64,7 @@ def derive_prefetch(
     """hook -> prefetch key -> template, for every hook some plan serves."""
     by_hook: dict[str, set[tuple[str, str | None]]] = {}
     for plan in plans:
-        reads = _reads(plan_rules.get(plan.id, ()), fact_rules)
+        reads = _reads(plan_rules.get(plan.id, ()), fact_rules, plan_rules)
         for hook in plan.hooks():
             by_hook.setdefault(hook, set()).update(reads)
     prefetch: dict[str, dict[str, str]] = {}

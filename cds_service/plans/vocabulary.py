@@ -17,7 +17,7 @@ from ..record import Entry, profile_test
 from ..record.dates import parse_date
 from ..types import Evaluator
 from .evaluation import current
-from .resource_types import is_resource_type
+from .resource_types import is_resource_type, search_parameters
 from .units import convert
 
 
@@ -44,11 +44,13 @@ class Vocabulary:
         valuesets: Collection[str],
         params: Collection[str],
         criteria: Collection[str] = (),
+        plans: Collection[str] = (),
     ) -> None:
         self.facts = facts
         self.valuesets = valuesets
         self.params = params
         self.criteria = criteria
+        self.plans = plans
 
     def operations(self) -> dict[str, Operation]:
         def one(func: Evaluator) -> Operation:
@@ -74,16 +76,28 @@ class Vocabulary:
             "span_days": one(_span_days),
             "value": Operation(func=_value, min_args=1, max_args=4),
             "code_in": Operation(build=self._code_in, min_args=2, max_args=2),
+            "unmet": Operation(build=self._unmet, min_args=0, max_args=1),
         } | self._criteria_operations()
 
     def _criteria_operations(self) -> dict[str, Operation]:
-        """Criteria belong to a plan definition, so facts (shared by all plans) cannot read them."""
+        """A plan's own criteria belong to it, so facts (shared by all plans) cannot read them by code."""
         if not self.criteria:
             return {}
-        return {
-            "criterion": Operation(build=self._criterion, min_args=1, max_args=1),
-            "unmet": Operation(build=_unmet, min_args=0, max_args=0),
-        }
+        return {"criterion": Operation(build=self._criterion, min_args=1, max_args=1)}
+
+    def _unmet(self, args: list[Node], path: str) -> Evaluator:
+        """`{"unmet": []}`: this plan's unmet required criteria; `{"unmet": "plan-id"}`: another plan's, so
+        a criterion such as "conservative care complete" follows that plan's checklist, written once."""
+        if not args:
+            if not self.criteria:
+                raise LogicError(
+                    'a fact must name the plan whose criteria it reads: {"unmet": "plan-id"}', path
+                )
+            return lambda data: current().unmet()
+        plan = _constant_str(args[0], path, "a plan definition id")
+        if plan not in self.plans:
+            raise LogicError(f"unknown plan definition '{plan}'; known: {sorted(self.plans)}", path)
+        return lambda data: current().unmet_of(plan)
 
     def _fact(self, args: list[Node], path: str) -> Evaluator:
         name = _constant_str(args[0], path, "a fact name")
@@ -109,6 +123,11 @@ class Vocabulary:
         resource_type = _constant_str(args[0], path, "a resource type")
         if not is_resource_type(resource_type):
             raise LogicError(f"'{resource_type}' is not a FHIR R4 resource type", path)
+        if "patient" not in search_parameters(resource_type):
+            raise LogicError(
+                f"{resource_type} cannot be searched by patient in FHIR R4, so no prefetch can ask for it",
+                path,
+            )
         valueset = self._valueset(args[1], path) if len(args) > 1 else None
         profile = _constant_str(args[2], path, "a status profile") if len(args) > 2 else None
         test = profile_test(resource_type, profile)
@@ -254,7 +273,3 @@ def _value(item: Any, unit: Any = None, other_unit: Any = None, factor: Any = No
             if isinstance(coding, dict) and "code" in coding:
                 return coding["code"]
     return None
-
-
-def _unmet(args: list[Node], path: str) -> Evaluator:
-    return lambda data: current().unmet()

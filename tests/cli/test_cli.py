@@ -37,7 +37,7 @@ def test_validate_reports_a_typo_with_file_and_path(tmp_path: Path):
     plan.write_text(text.replace('{\\"fact\\": \\"hardwareFailure\\"}', '{\\"fact\\": \\"hardwareFailur\\"}'))
     result = cds("validate", str(folder))
     assert result.returncode == 1
-    location = "40-hardware-removal.json: $.extension[0].expression.expression $.fact"
+    location = "40-hardware-removal.json: extension[0].extension[2].valueExpression.expression"
     assert f"{location}: unknown fact 'hardwareFailur'" in result.stderr
 
 
@@ -49,7 +49,7 @@ def test_validate_rejects_invalid_fhir(tmp_path: Path):
     )
     result = cds("validate", str(folder))
     assert result.returncode == 1
-    assert "valuesets/Broken.json: $.compose: not valid FHIR R4" in result.stderr
+    assert "valuesets/Broken.json: compose: not valid FHIR R4" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from cds_service.logic import LogicError
+from cds_service.plans.cards import duration
 from cds_service.plans.engine import clinical_engine
 from cds_service.plans.evaluation import Evaluation, activated
 from cds_service.plans.model import Fact
@@ -449,3 +450,26 @@ def test_value_without_a_unit_is_not_convertible() -> None:
     """docs/rules.md: quantities are converted to the unit asked for, "null if not convertible"."""
     result = evaluation([observation("o", effectiveDateTime=day(1), valueQuantity={"value": 2.5})])
     assert run(result, {"value": [{"latest": {"select": ["Observation"]}}, "mg/L"]}) is None
+
+
+@pytest.mark.parametrize(
+    ("days", "text"),
+    [
+        (365, "12 months"),
+        (180, "6 months"),
+        (90, "3 months"),
+        (42, "6 weeks"),
+        (14, "2 weeks"),
+        (10, "10 days"),
+    ],
+)
+def test_day_counts_read_as_a_clinician_says_them(days: int, text: str) -> None:
+    assert duration(days) == text
+
+
+def test_prefetch_query_parameters_are_checked_against_fhir_r4() -> None:
+    from cds_service.plans.resource_types import unsearchable
+
+    assert unsearchable("Observation?patient={{context.patientId}}&code=http://loinc.org|1988-5") == []
+    assert unsearchable("Observation?patient=x&_lastUpdated=gt2026") == []
+    assert unsearchable("Observation?patient=x&cod=1&subjekt:Patient=2") == ["cod", "subjekt"]

@@ -3,6 +3,7 @@ an invalid set, and hot reload that keeps the previous rules when an edit is inv
 
 import json
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -58,12 +59,13 @@ BROKEN = {
     "unknown operator": (
         "libraries/common.json",
         set_fact("fusionProcedures", {"selekt": ["Condition"]}),
-        "common.json: $.extension[0].valueExpression.expression $.selekt: unknown operator",
+        "common.json: extension[0].valueExpression.expression: unknown operator 'selekt' (at $.selekt in the"
+        " rule)",
     ),
     "unknown value set": (
         "libraries/common.json",
         set_fact("fusionProcedures", {"select": ["Procedure", "LumbarFuson"]}),
-        "$.extension[0].valueExpression.expression $.select: unknown value set 'LumbarFuson'",
+        "extension[0].valueExpression.expression: unknown value set 'LumbarFuson' (at $.select in the rule)",
     ),
     "unknown status profile": (
         "libraries/common.json",
@@ -73,7 +75,7 @@ BROKEN = {
     "unknown parameter": (
         "libraries/common.json",
         set_fact("fusionProcedures", {"param": "redFlag.lookback"}),
-        "$.param: unknown parameter 'redFlag.lookback'",
+        "valueExpression.expression: unknown parameter 'redFlag.lookback' (at $.param in the rule)",
     ),
     "fact cycle": (
         "libraries/risk-and-medicines.json",
@@ -83,39 +85,39 @@ BROKEN = {
     "expression not JSON": (
         "libraries/common.json",
         lambda r: r["extension"][0]["valueExpression"].update(expression="{not json"),
-        "$.extension[0].valueExpression.expression: not JSON",
+        "extension[0].valueExpression.expression: not JSON",
     ),
     "wrong language": (
         "libraries/common.json",
         lambda r: r["extension"][0]["valueExpression"].update(language="text/cql"),
-        f"$.extension[0].valueExpression.language: language must be '{LANGUAGE}'",
+        f"extension[0].valueExpression.language: language must be '{LANGUAGE}'",
     ),
     "parameter without default": (
         "libraries/common.json",
         lambda r: r["parameter"][0].pop("extension"),
-        "$.parameter[0]: parameter 'pathway.earlyWindowDays' needs a cqf-defaultValue",
+        "parameter[0]: parameter 'pathway.earlyWindowDays' needs a cqf-defaultValue",
     ),
     "unknown hook": (
         RF,
         lambda r: r["action"][0]["trigger"].append({"type": "named-event", "name": "patient-veiw"}),
-        f"{RF}: $.action[0].trigger: unknown hook 'patient-veiw'",
+        f"{RF}: action[0].trigger: unknown hook 'patient-veiw'",
     ),
     "unknown placeholder": (
         RF,
         lambda r: r["action"][0].update(description="Within {{redFlag.lookbackDay}} days"),
-        f"{RF}: $.action[0].description: unknown placeholder '{{{{redFlag.lookbackDay}}}}'",
+        f"{RF}: action[0].description: unknown placeholder '{{{{redFlag.lookbackDay}}}}'",
     ),
-    "bad priority": (RF, lambda r: r["action"][0].update(priority="high"), f"{RF}: $.action[0].priority"),
-    "missing rule id": (RF, lambda r: r["action"][0].pop("code"), f"{RF}: $.action[0].code"),
+    "bad priority": (RF, lambda r: r["action"][0].update(priority="high"), f"{RF}: action[0].priority"),
+    "missing rule id": (RF, lambda r: r["action"][0].pop("code"), f"{RF}: action[0].code"),
     "unknown criterion": (
         HW,
         lambda r: r["action"][0]["condition"][0]["expression"].update(expression='{"criterion": "H9"}'),
-        f"{HW}: $.action[0].condition[0].expression.expression $.criterion: unknown criterion 'H9'",
+        f"{HW}: action[0].condition[0].expression.expression: unknown criterion 'H9'",
     ),
     "library not loaded": (
         HW,
         lambda r: r.update(library=["http://example.org/Library/other"]),
-        f"{HW}: $.library[0]: no Library with url 'http://example.org/Library/other' is loaded",
+        f"{HW}: library[0]: no Library with url 'http://example.org/Library/other' is loaded",
     ),
     "override reason without display": (
         HW,
@@ -129,52 +131,82 @@ BROKEN = {
                 }
             )
         ),
-        f"{HW}: $.action[3].extension[3]: an override reason needs system, code and display",
+        f"{HW}: action[3].extension[5]: an override reason needs system, code and display",
     ),
     "suggestion without definition": (
         HW,
         lambda r: r["action"][2]["action"][0].update(definitionCanonical="#missing"),
-        f"{HW}: $.action[2].action[0]: a suggestion is a 'remove', or a 'create'",
+        f"{HW}: action[2].action[0]: a suggestion is a 'remove', or a 'create'",
     ),
     "invalid FHIR": (
         HW,
         lambda r: r.update(status="finished"),
-        f"{HW}: $.status: status must be draft, active",
+        f"{HW}: status: status must be draft, active",
     ),
     "plan expression not JSON": (
         HW,
         lambda r: r["action"][0]["condition"][0]["expression"].update(expression='{"fact": '),
-        f"{HW}: $.action[0].condition[0].expression.expression: not JSON",
+        f"{HW}: action[0].condition[0].expression.expression: not JSON",
     ),
     "misspelt resource type": (
         "libraries/common.json",
         set_fact("fusionProcedures", {"select": ["Procedur", "LumbarFusion"]}),
-        "$.extension[0].valueExpression.expression $.select: 'Procedur' is not a FHIR R4 resource type",
+        "extension[0].valueExpression.expression: 'Procedur' is not a FHIR R4 resource type",
     ),
     "criterion code twice": (
         HW,
         lambda r: r["extension"].append(r["extension"][0]),
-        f"{HW}: $.extension[{HW_EXTENSIONS}]: criterion code 'H1' is declared twice in this plan definition",
+        f"{HW}: extension[{HW_EXTENSIONS}]: criterion code 'H1' is declared twice in this plan definition",
     ),
     "misspelt extension url": (
         HW,
         lambda r: r["extension"][1].update(url="http://postfusion-cds.org/fhir/StructureDefinition/criterio"),
-        f"{HW}: $.extension[1].url: unknown extension 'http://postfusion-cds.org/fhir/StructureDefinition/criterio'",
+        f"{HW}: extension[1].url: unknown extension 'http://postfusion-cds.org/fhir/StructureDefinition/criterio'",
     ),
     "misspelt criterion part": (
         HW,
         lambda r: r["extension"][1]["extension"][1].update(url="lable"),
-        f"{HW}: $.extension[1].extension[1].url: unknown criterion part 'lable'",
+        f"{HW}: extension[1].extension[1].url: unknown criterion part 'lable'",
+    ),
+    "criteria of an unknown plan": (
+        "libraries/conservative-care.json",
+        set_fact("conservativeCareUnmet", {"unmet": "conservative-cares"}),
+        "unknown plan definition 'conservative-cares'",
+    ),
+    "own criteria read from a fact": (
+        "libraries/conservative-care.json",
+        set_fact("conservativeCareUnmet", {"unmet": []}),
+        'a fact must name the plan whose criteria it reads: {"unmet": "plan-id"}',
+    ),
+    "resource type that cannot be searched by patient": (
+        "libraries/common.json",
+        set_fact("fusionProcedures", {"select": ["Medication"]}),
+        "extension[0].valueExpression.expression: Medication cannot be searched by patient in FHIR R4",
+    ),
+    "number compared with text": (
+        "libraries/surgery.json",
+        set_fact("looseScrew", {">": [{"fact": "periScrewLucencyMm"}, "1 mm"]}),
+        "surgery.json: extension[13].valueExpression.expression: '>' compares a number with text",
+    ),
+    "summary longer than a card allows": (
+        RF,
+        lambda r: r["action"][0].update(title="Red flag: " + "a" * 120 + " {{daysSinceFusion}}"),
+        f"{RF}: action[0].title: the summary can reach 145 characters once {{{{daysSinceFusion}}}} is filled",
+    ),
+    "unknown parameter in a label": (
+        HW,
+        lambda r: r["extension"][0]["extension"][1].update(valueString="Failure within {{hardware.lucency}}"),
+        f"{HW}: extension[0].extension[1].valueString: unknown parameter '{{{{hardware.lucency}}}}'",
     ),
     "is-a where prefix is not subsumption": (
         "valuesets/Depression.json",
         lambda r: r["compose"]["include"][0].update(system="http://snomed.info/sct"),
-        "Depression.json: $: compose.include[0].filter[0]: is-a on http://snomed.info/sct cannot be",
+        "Depression.json: compose.include[0].filter[0]: is-a on http://snomed.info/sct cannot be",
     ),
     "rule id of another plan": (
         HW,
         lambda r: r["action"][0]["code"][0]["coding"][0].update(code="RF-1"),
-        f"{HW}: $.action[0].code: rule id 'RF-1' is used by {RF} too",
+        f"{HW}: action[0].code: rule id 'RF-1' is used by {RF} too",
     ),
 }
 
@@ -197,8 +229,8 @@ def test_files_that_are_not_plan_definitions_are_refused(plans: Path):
     (plans / "notes.json").write_text("{oops")
     (plans / "patient.json").write_text(json.dumps({"resourceType": "Patient", "id": "p"}))
     found = problems(plans)
-    assert any(p.startswith("notes.json: $: invalid JSON") for p in found)
-    assert any(p.startswith("patient.json: $.resourceType: expected PlanDefinition") for p in found)
+    assert any(p.startswith("notes.json: invalid JSON") for p in found)
+    assert any(p.startswith("patient.json: resourceType: expected PlanDefinition") for p in found)
 
 
 def test_site_parameters_override_thresholds(plans: Path, tmp_path: Path, client_factory):
@@ -252,7 +284,7 @@ def test_serve_exits_with_the_problems_listed(plans: Path):
         env={"CDS_PLANDEFINITIONS_DIR": str(plans), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 1
-    assert f"{RF}: $.action[0].priority" in result.stderr
+    assert f"{RF}: action[0].priority" in result.stderr
 
 
 def add_criterion(resource: dict[str, Any]) -> None:
@@ -306,7 +338,7 @@ def test_hot_reload_applies_a_new_criterion_and_keeps_serving_on_a_bad_edit(
     with caplog.at_level(logging.ERROR, logger="cds_service.plans"):
         edit(plans / REV, lambda r: r["action"][0].update(priority="high"))
         wait_for(lambda: "plan definitions not reloaded" in caplog.text, timeout=15, what="the failed reload")
-    assert f"{REV}: $.action[0].priority" in caplog.text
+    assert f"{REV}: action[0].priority" in caplog.text
     assert registry.generation == generation
     assert "**R6**" in revision_detail()  # the previous rules still serve
 
@@ -365,7 +397,7 @@ def test_hot_reload_survives_an_edit_that_broke_the_loader_and_serves_the_next_g
     with caplog.at_level(logging.ERROR, logger="cds_service.plans"):
         edit(plans / REV, lambda r: r["action"][0]["condition"][0]["expression"].update(expression="{oops"))
         wait_for(lambda: "plan definitions not reloaded" in caplog.text, timeout=15, what="the failed reload")
-    assert f"{REV}: $.action[0].condition[0].expression.expression: not JSON" in caplog.text
+    assert f"{REV}: action[0].condition[0].expression.expression: not JSON" in caplog.text
     assert registry.generation == generation
     assert (REGISTRY.get_sample_value("cds_plan_reloads_total", {"result": "failed"}) or 0) > failed_before
     edit(plans / REV, lambda r: r["action"][0]["condition"][0]["expression"].update(expression=original))
@@ -377,3 +409,95 @@ def test_hot_reload_survives_an_edit_that_broke_the_loader_and_serves_the_next_g
 
     wait_for(good_edit_served, timeout=15, what="the good edit after the bad one to be served")
     assert registry.generation > generation
+
+
+def at(resource: Any, path: str) -> Any:
+    """The element a problem's path names, read from the file as written."""
+    for name, index in re.findall(r"([A-Za-z]+)(?:\[(\d+)\])?", path):
+        resource = resource[name] if index == "" else resource[name][int(index)]
+    return resource
+
+
+@pytest.mark.parametrize(
+    ("file", "fact", "typo"),
+    [
+        (HW, "hardwareFailure", "hardwareFailur"),  # a criterion's expression
+        (RF, "redFlagsApply", "redFlagsApplz"),  # a card condition
+        ("libraries/surgery.json", "pseudarthrosis", "pseudarthrosiz"),  # a fact in a Library
+    ],
+)
+def test_problem_paths_are_literal_paths_of_the_file(plans: Path, file: str, fact: str, typo: str) -> None:
+    path = plans / file
+    text = path.read_text()
+    needle = f'{{\\"fact\\": \\"{fact}\\"}}'
+    assert needle in text
+    path.write_text(text.replace(needle, needle.replace(fact, typo), 1))
+    (problem,) = (p for p in problems(plans) if f"unknown fact '{typo}'" in p)
+    location = problem.split(": ")[1]
+    assert f'"fact": "{typo}"' in at(json.loads(path.read_text()), location), problem
+
+
+def add_conservative_care_item(resource: dict[str, Any]) -> None:
+    """A C8 added to the conservative-care plan only: no other plan is touched."""
+    resource["extension"].append(
+        {
+            "url": "http://postfusion-cds.org/fhir/StructureDefinition/criterion",
+            "extension": [
+                {"url": "code", "valueString": "C8"},
+                {"url": "label", "valueString": "Course of acupuncture (test criterion)"},
+                {"url": "expression", "valueExpression": {"language": LANGUAGE, "expression": "false"}},
+                {"url": "citation", "valueString": "test criterion"},
+            ],
+        }
+    )
+
+
+def test_a_conservative_care_item_added_once_changes_revision_r2(plans: Path, client_factory) -> None:
+    """R2 (and S1, HCC) read the conservative-care plan's own checklist: one definition, referenced."""
+    from support.requests import discovery_templates
+    from support.requests import hook_request as case_request
+
+    case = json.loads((ROOT / "fixtures" / "patients" / "p05-rev-met-pseudarthrosis.json").read_text())
+    (sign,) = (call for call in case["calls"] if call["hook"] == "order-sign")
+    url = f"/cds-services/{SERVICES['order-sign']}"
+
+    def revision_cards() -> dict[str, str]:
+        client = client_factory(plandefinitions_dir=plans)
+        body = case_request(case, sign, discovery_templates(client)["order-sign"])
+        cards = client.post(url, json=body).json()["cards"]
+        return {card["source"]["topic"]["code"]: card["summary"] for card in cards}
+
+    assert "REV-MET" in revision_cards()
+    edit(plans / "20-conservative-care.json", add_conservative_care_item)
+    after = revision_cards()
+    assert "REV-MET" not in after
+    assert after["REV-NOT-MET"] == "Revision criteria not met: R2(C8)"
+
+
+def test_a_site_threshold_of_365_days_reads_12_months_in_the_checklist(
+    plans: Path, tmp_path: Path, client_factory
+) -> None:
+    from support.requests import discovery_templates
+    from support.requests import hook_request as case_request
+
+    site = tmp_path / "site.json"
+    site.write_text(
+        json.dumps(
+            {
+                "resourceType": "Parameters",
+                "parameter": [{"name": "revision.minDaysSinceFusion", "valueInteger": 365}],
+            }
+        )
+    )
+    case = json.loads((ROOT / "fixtures" / "patients" / "p05-rev-met-pseudarthrosis.json").read_text())
+    (sign,) = (call for call in case["calls"] if call["hook"] == "order-sign")
+    url = f"/cds-services/{SERVICES['order-sign']}"
+    details = {}
+    for parameters in (None, site):
+        client = client_factory(plandefinitions_dir=plans, parameters_file=parameters)
+        body = case_request(case, sign, discovery_templates(client)["order-sign"])
+        cards = client.post(url, json=body).json()["cards"]
+        details[parameters] = " ".join(card.get("detail", "") for card in cards)
+    assert "At least 6 months since the index fusion" in details[None]
+    assert "At least 12 months since the index fusion" in details[site]
+    assert "{{" not in details[site]
