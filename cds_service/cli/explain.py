@@ -145,7 +145,7 @@ def _read(criterion: Criterion, plan: Plan, evaluation: Evaluation, ruleset: Rul
     ]
     return CriterionReading(
         criterion=criterion,
-        label=fill_parameters(criterion.label, evaluation),
+        label=fill_parameters(criterion.label, evaluation.params),
         value=evaluation.measure(criterion.expression).value,
         met=outcome.value,
         required=required,

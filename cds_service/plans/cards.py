@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from ..protocol.request import HookContext
@@ -56,11 +57,9 @@ def parameter_text(name: str, value: Any) -> str:
     return display(value)
 
 
-def fill_parameters(template: str, evaluation: Evaluation) -> str:
-    """A criterion label with its thresholds filled in, so it says what the site's rule checks."""
-    return PLACEHOLDER.sub(
-        lambda match: parameter_text(match.group(1), evaluation.params.get(match.group(1))), template
-    )
+def fill_parameters(template: str, params: Mapping[str, Any]) -> str:
+    """A criterion label with the site's thresholds filled in, so it says what the rule checks."""
+    return PLACEHOLDER.sub(lambda match: parameter_text(match.group(1), params.get(match.group(1))), template)
 
 
 EVIDENCE_SHOWN = 3
@@ -81,7 +80,9 @@ def checklist(plan: Plan, evaluation: Evaluation) -> str:
         mark, state = STATES[outcome.value]
         if not required:
             mark, state = "x" if outcome.value else " ", f"{state}, not required here"
-        line = f"- [{mark}] **{criterion.code}** {fill_parameters(criterion.label, evaluation)}: {state}"
+        line = (
+            f"- [{mark}] **{criterion.code}** {fill_parameters(criterion.label, evaluation.params)}: {state}"
+        )
         if outcome.value is None and outcome.missing:
             missing = sorted(evaluation.facts[name].description or name for name in outcome.missing)
             line += f" (missing: {'; '.join(missing)})"

@@ -6,21 +6,26 @@ on, and the cards it can show, so the page never drifts from what the service ev
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from ..errors import NotFound
+from ..plans.cards import fill_parameters
 from ..plans.model import Plan
 from .state import state
 
 INDICATOR_WORDS = {"info": "information", "warning": "warning", "critical": "critical"}
 
 
-def render_plan(plan: Plan) -> str:
+def render_plan(plan: Plan, params: Mapping[str, Any]) -> str:
+    """The page, with criterion labels showing this site's thresholds."""
     criteria = "".join(
-        f"<li><b>{escape(c.code)}</b> {escape(c.label)}<br><small>Source: {escape(c.citation)}</small></li>"
+        f"<li><b>{escape(c.code)}</b> {escape(fill_parameters(c.label, params))}<br>"
+        f"<small>Source: {escape(c.citation)}</small></li>"
         for c in plan.criteria
     )
     cards = "".join(
@@ -45,7 +50,8 @@ def render_plan(plan: Plan) -> str:
 
 async def plan_page(request: Request) -> HTMLResponse:
     plan_id = request.path_params["plan_id"]
-    plan = next((p for p in state(request).rules.ruleset.plans if p.id == plan_id), None)
+    ruleset = state(request).rules.ruleset
+    plan = next((p for p in ruleset.plans if p.id == plan_id), None)
     if plan is None:
         raise NotFound.single(f"no plan definition with id '{plan_id}'", "url", "not-found")
-    return HTMLResponse(render_plan(plan))
+    return HTMLResponse(render_plan(plan, ruleset.params))

@@ -153,6 +153,8 @@ def test_card_source_links_to_a_readable_page_of_its_rules(client):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "<b>R4</b> Imaging correlates with symptoms" in page.text
     assert "S000 criterion 2" in page.text
+    assert "<b>R1</b> At least 6 months since the index fusion" in page.text  # thresholds filled in
+    assert "{{" not in page.text.split("<h2>Cards</h2>")[0]
     assert client.get("/rules/no-such-plan").status_code == 404
 
 
