@@ -7,6 +7,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
 
+import httpx
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -51,6 +52,11 @@ class Settings(BaseSettings):
         default=None,
         description="The service's external base URL (behind a proxy); default: the URL requests arrive on.",
     )
+    http_proxy: str | None = Field(
+        default=None,
+        description="Proxy for the service's own calls (FHIR servers, JWKS). HTTP_PROXY and the like in the "
+        "environment are ignored, so a proxy can never be slipped in to read tokens or answer key lookups.",
+    )
     max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Largest request body accepted.")
     max_json_depth: int = Field(default=64, ge=8, description="Deepest JSON nesting accepted in a request.")
     max_resources: int = Field(
@@ -91,6 +97,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+
+def outbound_client(settings: Settings) -> httpx.AsyncClient:
+    """The HTTP client for the service's own calls: no redirects, nothing taken from the environment
+    (proxies, certificate paths, .netrc credentials), a proxy only when `CDS_HTTP_PROXY` names one."""
+    return httpx.AsyncClient(follow_redirects=False, trust_env=False, proxy=settings.http_proxy)
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:

@@ -12,10 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import orjson
 
-from ..config import Settings, fetch_limits
+from ..config import Settings, fetch_limits, outbound_client
 from ..errors import InvalidRequest, ServiceError
 from ..fhir import FhirFetcher
 from ..hooks import Service, build_services, call_service
@@ -69,7 +68,7 @@ def service_for(body: Any, ruleset: RuleSet) -> Service:
 @asynccontextmanager
 async def fhir_fetcher(settings: Settings) -> AsyncIterator[FhirFetcher]:
     """The FHIR client the service fetches missing prefetch with: allowed servers only, no redirects."""
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+    async with outbound_client(settings) as client:
         yield FhirFetcher(
             client,
             settings.fhir_allowed_servers,

@@ -7,13 +7,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from ..auth import JwtVerifier
-from ..config import Settings, fetch_limits, trusted_clients
+from ..config import Settings, fetch_limits, outbound_client, trusted_clients
 from ..fhir import FhirFetcher
 from ..hooks import RuleRegistry
 from ..ops.logs import configure_logging
@@ -42,7 +41,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, State]]:
         database = Database(settings.database_url)
         await database.migrate()
-        async with httpx.AsyncClient(follow_redirects=False) as client:
+        async with outbound_client(settings) as client:
             state = State(
                 settings=settings,
                 rules=rules,
