@@ -122,4 +122,9 @@ def trusted_clients(settings: Settings) -> list[TrustedClient] | None:
         return None
     if settings.trusted_clients is None:
         raise ValueError("CDS_AUTH=jwt needs CDS_TRUSTED_CLIENTS (a file of trusted clients); see the README")
+    if not settings.public_base_url:
+        raise ValueError(
+            "CDS_AUTH=jwt needs CDS_PUBLIC_BASE_URL (the URL EHRs call, e.g. https://cds.example.org): "
+            "a token's audience is checked against it, never against the Host header a caller sends"
+        )
     return load_trusted_clients(settings.trusted_clients)

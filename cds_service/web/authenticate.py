@@ -18,21 +18,24 @@ from .state import state
 log = logging.getLogger("cds_service.auth")
 
 
-def audience(request: Request) -> str:
-    """The exact URL the client called, as it knows it: behind a proxy, `CDS_PUBLIC_BASE_URL` + path."""
-    base = state(request).settings.public_base_url
-    if base:
-        return base.rstrip("/") + request.url.path
-    return str(request.url.replace(query="", fragment=""))
+def audience(base: str, request: Request) -> str:
+    """The URL the client called, as it knows it: `CDS_PUBLIC_BASE_URL` + path. Never the Host or forwarded
+    headers, which the caller chooses (a token signed for another service would otherwise be replayable)."""
+    return base.rstrip("/") + request.url.path
 
 
 async def authenticate(request: Request) -> None:
     """Set `request.state.client` to the verified client, or answer 401 without saying why."""
-    verifier = state(request).verifier
+    current = state(request)
+    verifier, base = current.verifier, current.settings.public_base_url
     if verifier is None:
         return
     try:
-        request.state.client = await verifier.verify(request.headers.get("authorization"), audience(request))
+        if base is None:  # start-up refuses jwt without a public base URL; fail closed all the same
+            raise AuthError("no public base URL to check the audience against")
+        request.state.client = await verifier.verify(
+            request.headers.get("authorization"), audience(base, request)
+        )
     except AuthError as error:
         log.warning("rejected %s %s: %s", request.method, request.url.path, error.reason)
         raise Unauthenticated.single("authentication failed", None, "login") from None

@@ -46,7 +46,7 @@ def trusted(tmp_path: Path, fhir) -> Path:
 
 @pytest.fixture
 def secured(client_factory, trusted):
-    return client_factory(auth="jwt", trusted_clients=trusted)
+    return client_factory(auth="jwt", trusted_clients=trusted, public_base_url="http://testserver")
 
 
 def bearer(aud: str, key: Any = KEY, **claims: Any) -> dict[str, str]:
@@ -140,6 +140,24 @@ def test_a_client_reaches_only_its_own_fhir_servers(secured, fhir):
     body["fhirServer"] = "https://ehr.example.org/fhir"  # not listed for this client
     response = secured.post(CALL, json=body, headers=bearer(f"http://testserver{CALL}"))
     assert response.status_code == 412 and "not allowlisted" in response.json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    ("aud", "headers"),
+    [
+        ("http://other-cds.example:9999", {"Host": "other-cds.example:9999"}),
+        ("https://other-cds.example:9999", {"Host": "other-cds.example:9999", "X-Forwarded-Proto": "https"}),
+    ],
+)
+def test_a_token_signed_for_another_service_is_refused_whatever_the_host_header(secured, aud, headers):
+    """#17.1: `aud` never follows request headers, so another CDS service cannot replay its tokens here."""
+    replayed = {**bearer(f"{aud}{CALL}"), **headers}
+    assert secured.post(CALL, json=hook_request("order-sign"), headers=replayed).status_code == 401
+
+
+def test_jwt_mode_refuses_to_start_without_a_public_base_url(settings_factory, trusted):
+    with pytest.raises(ValueError, match="CDS_PUBLIC_BASE_URL"):
+        create_app(settings_factory(auth="jwt", trusted_clients=trusted))
 
 
 def test_jwt_mode_refuses_to_start_without_trusted_clients(settings_factory):
