@@ -17,9 +17,9 @@ HandWritten = Callable[[Evaluation], Any]
 
 
 def c4_required(ev: Evaluation) -> Any:
-    """{"and": [{"!": allergy}, {"or": [param, {"!!": radicular}]}]}"""
-    allergy = ev.fact("nsaidAllergy")
-    first = None if allergy is None else not allergy
+    """{"and": [{"!": contraindicated}, {"or": [param, {"!!": radicular}]}]} (V2-14 waivers)"""
+    contraindicated = ev.fact("nsaidContraindicated")
+    first = None if contraindicated is None else not contraindicated
     if first is False:
         return False
     flag = ev.params["nsaid.requiredWithoutRadicular"]

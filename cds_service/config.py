@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import httpx
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from .auth import TrustedClient, load_trusted_clients
 from .fhir import FetchLimits
@@ -90,6 +91,16 @@ class Settings(BaseSettings):
         ge=1,
         description="Days a card's uuid → rule id record is kept for feedback attribution.",
     )
+    quiet_cards: bool = Field(
+        default=True,
+        description="Quiet when acknowledged (V2-30): an overridden card stays away for its patient and "
+        "rule, and order-sign does not repeat order-select; false shows every card and remembers no patient.",
+    )
+    patient_key_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret of the keyed hash (HMAC-SHA256) that is all the store knows of a patient; "
+        "required with PostgreSQL. Without it, on SQLite, a random one is generated and kept in the store.",
+    )
 
     @field_validator("cors_origins", "fhir_allowed_servers", mode="before")
     @classmethod
@@ -128,3 +139,27 @@ def trusted_clients(settings: Settings) -> list[TrustedClient] | None:
             "a token's audience is checked against it, never against the Host header a caller sends"
         )
     return load_trusted_clients(settings.trusted_clients)
+
+
+MIN_SECRET_CHARS = 32  # `openssl rand -hex 32` gives 64
+
+
+def patient_key_secret(settings: Settings) -> str | None:
+    """The secret patients are keyed with (V2-30), or None to let the store generate and keep one.
+
+    That is allowed on SQLite, so the one-command local start works, and refused on PostgreSQL (a deployment):
+    a secret kept in the shared database sits beside the keys it protects, and anyone who can read those could
+    test guessed patient ids against them.
+    """
+    if settings.patient_key_secret is not None:
+        secret = settings.patient_key_secret.get_secret_value()
+        if len(secret) < MIN_SECRET_CHARS:  # checked here, not by pydantic, whose error would print the value
+            raise ValueError(f"CDS_PATIENT_KEY_SECRET must have at least {MIN_SECRET_CHARS} characters")
+        return secret
+    if settings.quiet_cards and make_url(settings.database_url).get_backend_name() == "postgresql":
+        raise ValueError(
+            "CDS_PATIENT_KEY_SECRET is required with PostgreSQL: a random string of at least 32 characters "
+            "(e.g. `openssl rand -hex 32`), the same for every replica; or set CDS_QUIET_CARDS=false. "
+            "See the README"
+        )
+    return None

@@ -66,6 +66,7 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
             "auth": "off",  # the JWT is tested in web/test_authentication.py
             "fhir_timeout_s": 1.0,
             "fhir_total_timeout_s": 2.0,
+            "patient_key_secret": "test-patient-key-secret-0123456789abcdef",  # as a deployment sets it
         }
         values.update(overrides)
         return Settings(**values)

@@ -115,12 +115,12 @@ def test_the_wheel_finds_its_bundled_rules_and_patients_inside_the_installed_pac
 def test_the_installed_command_validates_and_evaluates_from_another_folder(installed: Path) -> None:
     validated = run_installed(installed, "validate")
     assert validated.returncode == 0, validated.stderr
-    assert "6 plan definitions" in validated.stdout
+    assert "7 plan definitions" in validated.stdout
     evaluated = run_installed(
         installed, "evaluate", str(HOOKS_DIR / "order-sign.json"), "--now", "2026-11-01"
     )
     assert evaluated.returncode == 0, evaluated.stderr
-    assert rule_ids(json.loads(evaluated.stdout)) == [("REV-NOT-MET", "warning"), ("REV-ODDS", "info")]
+    assert rule_ids(json.loads(evaluated.stdout)) == [("REV-NOT-MET", "warning")]
 
 
 def test_the_installed_service_serves_the_bundled_rules(installed: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from ..config import bundled
+from ..plans.canonical import CRITERIA_EXTENSION
 
 CASES_DIR = bundled("fixtures") / "patients"
 FIXTURE_TAG = {"system": "http://postfusion-cds.org/fhir/CodeSystem/fixture", "code": "synthetic-patient"}
@@ -86,9 +87,18 @@ def request_for(
     return body
 
 
-def id_list(summary: str) -> str:
-    """The ID list a NOT-MET / INCOMPLETE summary ends with: the text after the last ': '."""
-    return summary.rsplit(": ", 1)[-1].strip()
+UNMET = frozenset({"not-met", "not-documented"})
+
+
+def id_list(card: dict[str, Any]) -> str:
+    """The unmet criteria of a card's machine-readable checklist (V2-27), in order, each with its unmet
+    parts: `R1,R2(C1,C7),R4`. Summaries are plain words, so this is what acceptance compares."""
+    unmet = []
+    for item in (card.get("extension") or {}).get(CRITERIA_EXTENSION, ()):
+        if item.get("status") in UNMET:
+            parts = [part["id"] for part in item.get("parts", ()) if part.get("status") in UNMET]
+            unmet.append(f"{item['id']}({','.join(parts)})" if parts else item["id"])
+    return ",".join(unmet)
 
 
 def describe(cards: list[dict[str, Any]]) -> list[str]:
@@ -96,9 +106,7 @@ def describe(cards: list[dict[str, Any]]) -> list[str]:
     found = []
     for card in cards:
         rule = card["source"]["topic"]["code"]
-        found.append(
-            f"{rule}[{id_list(card['summary'])}]" if "-NOT-MET" in rule or "INCOMPLETE" in rule else rule
-        )
+        found.append(f"{rule}[{id_list(card)}]" if "-NOT-MET" in rule or "INCOMPLETE" in rule else rule)
     return sorted(found)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from ..config import Settings
 from ..hooks import prepare_call
-from ..plans.cards import STATES, fill_parameters
+from ..plans.cards import STATUS, fill_parameters
 from ..plans.evaluate import evaluate, start_evaluation
 from ..plans.evaluation import Evaluation, activated
 from ..plans.loader import load_ruleset
@@ -183,7 +183,7 @@ def readable(value: Any) -> str:
 
 
 def _state(reading: CriterionReading) -> str:
-    state = STATES[reading.met][1]
+    state = STATUS[reading.met].replace("-", " ")
     required = "required" if reading.required else "not required here"
     told = (
         ""
@@ -237,7 +237,7 @@ def _criterion_lines(reading: CriterionReading) -> Iterator[str]:
 
 def _input_value(item: Input) -> str:
     if item.kind == "criterion":
-        return STATES[item.value][1]
+        return STATUS[item.value].replace("-", " ")
     return readable(item.value)
 
 
@@ -295,7 +295,7 @@ def _criterion_json(reading: CriterionReading) -> JSONObject:
         "code": reading.criterion.code,
         "label": reading.label,
         "value": plain(reading.value),
-        "state": STATES[reading.met][1],
+        "state": STATUS[reading.met].replace("-", " "),
         "required": reading.required,
         "inputs": [
             {

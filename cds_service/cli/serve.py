@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..config import Settings, trusted_clients
+from ..config import Settings, patient_key_secret, trusted_clients
 from ..ops.logs import logging_config
 from ..plans.errors import RuleSetError
 from ..plans.loader import load_ruleset
@@ -32,6 +32,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         load_ruleset(settings.plandefinitions_dir, settings.parameters_file)
         trusted_clients(settings)
+        patient_key_secret(settings)
     except RuleSetError as error:
         return report_problems(error)
     except ValueError as error:

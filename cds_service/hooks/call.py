@@ -16,6 +16,7 @@ from ..record import Entry, PatientRecord
 from ..types import JSONObject
 from .intake import ParsedRequest, drafts_in_scope, parse_request
 from .patient_data import gather
+from .quiet import CardQuieter
 from .services import Service
 
 
@@ -60,10 +61,18 @@ async def call_service(
     now: datetime,
     source_base: str | None = None,
     max_resources: int | None = None,
+    quiet: CardQuieter | None = None,
+    caller: str = "",
 ) -> HookResult:
     """Validate, gather the patient data, evaluate the plan definitions of the service's hook. Cards link
-    their source to `{source_base}/rules/{plan id}` when a base URL is known."""
+    their source to `{source_base}/rules/{plan id}` when a base URL is known. With `quiet`, cards acknowledged
+    before for this patient of `caller` (the EHR's issuer and tenant) are left out (V2-30)."""
     call = await prepare_call(service, body, fetcher, max_resources)
     context, hook = call.request.context, service.hook
     cards, failed = evaluate(ruleset, hook, call.record, call.drafts, now.date(), context, source_base)
-    return HookResult(cds_response(cards), failed, call.record.size(), call.fetched_keys)
+    response = cds_response(cards)
+    if quiet is not None:
+        response["cards"] = await quiet.shown(
+            response["cards"], call.request, call.drafts, caller, now, ruleset.params
+        )
+    return HookResult(response, failed, call.record.size(), call.fetched_keys)

@@ -3,7 +3,9 @@
 BASE = "http://postfusion-cds.org/fhir"
 FACT = f"{BASE}/StructureDefinition/fact"
 CRITERION = f"{BASE}/StructureDefinition/criterion"
-OVERRIDE_REASON = f"{BASE}/StructureDefinition/override-reason"
+OVERRIDE_REASON = f"{BASE}/StructureDefinition/override-reason"  # on a Library: the shared list (V2-29)
+SOURCE_LABEL = f"{BASE}/StructureDefinition/source-label"  # a plan's card `source.label`: its guideline basis
+REQUEST_CATEGORY = f"{BASE}/StructureDefinition/request-category"  # an ActivityDefinition's request category
 TEXT_MATCH = f"{BASE}/StructureDefinition/text-match"
 PARAMETER_MIN = f"{BASE}/StructureDefinition/parameter-min"  # inclusive bounds of a numeric parameter
 PARAMETER_MAX = f"{BASE}/StructureDefinition/parameter-max"
@@ -15,6 +17,28 @@ LOCAL_CODES = f"{BASE}/CodeSystem/local"
 LANGUAGE = "text/x-json-logic"
 
 EXTENSIONS = frozenset(
-    {FACT, CRITERION, OVERRIDE_REASON, TEXT_MATCH, PARAMETER_MIN, PARAMETER_MAX, PARAMETER_ALLOWED}
+    {
+        FACT,
+        CRITERION,
+        OVERRIDE_REASON,
+        SOURCE_LABEL,
+        REQUEST_CATEGORY,
+        TEXT_MATCH,
+        PARAMETER_MIN,
+        PARAMETER_MAX,
+        PARAMETER_ALLOWED,
+    }
 )
-CRITERION_PARTS = ("code", "label", "expression", "requiredWhen", "citation", "breakdown")
+# `missing` is what a summary says when the criterion is not met; `not-required` why it does not apply.
+CRITERION_PARTS = (
+    "code",
+    "label",
+    "missing",
+    "expression",
+    "requiredWhen",
+    "not-required",
+    "citation",
+    "breakdown",
+)
+CRITERIA_EXTENSION = "postfusion-cds.criteria"  # the card extension key of the checklist (V2-27)
+DRAFT_EXTENSION = "postfusion-cds.draft"  # the draft order ("Type/id") a per-draft card is about

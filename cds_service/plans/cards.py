@@ -6,17 +6,30 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..protocol.request import HookContext
-from ..protocol.response import SUMMARY_MAX, Action, Card, Coding, Link, Source, Suggestion
+from ..protocol.response import (
+    SUMMARY_MAX,
+    Action,
+    Card,
+    Coding,
+    CriterionPart,
+    CriterionState,
+    CriterionStatus,
+    Link,
+    Source,
+    Suggestion,
+)
 from ..record import Entry
+from .canonical import CRITERIA_EXTENSION, DRAFT_EXTENSION, REQUEST_CATEGORY
+from .describe import dates_only, describe
 from .evaluation import Evaluation
 from .kleene import is_true
-from .model import CardSpec, Plan, SuggestionSpec
+from .model import CardSpec, Criterion, Plan, SuggestionSpec
 
 PLACEHOLDER = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
-STATES = {True: ("x", "met"), False: (" ", "not met"), None: (" ", "not documented")}
 
 
 def display(value: Any) -> str:
@@ -27,13 +40,8 @@ def display(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.1f}".rstrip("0").rstrip(".")
-    if isinstance(value, Entry):
-        return value.label
     if isinstance(value, list):
-        if not value:
-            return "none"
-        separator = "," if all(isinstance(item, str) for item in value) else ", "  # ID lists: C1,C2
-        return separator.join(display(item) for item in value)
+        return ", ".join(display(item) for item in value) if value else "none"
     return str(value)
 
 
@@ -62,36 +70,119 @@ def fill_parameters(template: str, params: Mapping[str, Any]) -> str:
     return PLACEHOLDER.sub(lambda match: parameter_text(match.group(1), params.get(match.group(1))), template)
 
 
-EVIDENCE_SHOWN = 3
+STATUS: dict[bool | None, CriterionStatus] = {True: "met", False: "not-met", None: "not-documented"}
+MARKS = {"met": "✓", "not-met": "✗", "not-documented": "?"}
+STATE_WORDS = {"not-met": "not met", "not-documented": "not documented"}
+UNMET_SHOWN = 3  # a summary names up to three missing items, then "+N more" (V2-25)
+UNMET_SEPARATOR = "; "
+EVIDENCE_SHOWN = 2  # records per checklist line: enough to check it, short enough to read
 
 
-def _cite(references: frozenset[str]) -> str:
-    """The first few record references, so a long series of sessions does not drown the checklist."""
-    shown = sorted(references)
-    more = len(shown) - EVIDENCE_SHOWN
-    return ", ".join(shown[:EVIDENCE_SHOWN]) + (f" and {more} more" if more > 0 else "")
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One criterion as assessed: its status word and the records it rests on."""
+
+    criterion: Criterion
+    status: CriterionStatus
+    evidence: frozenset[str]
+    missing_facts: tuple[str, ...]
+    parts: tuple[tuple[str, CriterionStatus], ...]  # (code, status) of the unmet sub-items of a breakdown
+
+
+def _find(evaluation: Evaluation, code: str) -> Criterion | None:
+    """A sub-item of a breakdown is usually another plan's criterion (R2's C1…C7)."""
+    for criteria in (evaluation.criteria, *evaluation.plan_criteria.values()):
+        for criterion in criteria:
+            if criterion.code == code:
+                return criterion
+    return None
+
+
+def _status(evaluation: Evaluation, criterion: Criterion) -> CriterionStatus:
+    outcome, required = evaluation.assess(criterion)
+    return STATUS[outcome.value] if required else "not-required"
+
+
+def lines(criteria: tuple[Criterion, ...], evaluation: Evaluation) -> list[Line]:
+    result = []
+    for criterion in criteria:
+        outcome, _ = evaluation.assess(criterion)
+        status = _status(evaluation, criterion)
+        parts: list[tuple[str, CriterionStatus]] = []
+        if status in UNMET and criterion.breakdown is not None:
+            for code in criterion.breakdown(None) or ():
+                sub = _find(evaluation, code)
+                parts.append((code, _status(evaluation, sub) if sub is not None else "not-met"))
+        missing = tuple(sorted(evaluation.facts[name].description or name for name in outcome.missing))
+        result.append(Line(criterion, status, outcome.evidence, missing, tuple(parts)))
+    return result
+
+
+UNMET = frozenset({"not-met", "not-documented"})
+
+
+def criteria_extension(plan_lines: list[Line]) -> list[CriterionState]:
+    """The checklist for machines (V2-27): ids and statuses in order, evidence as references."""
+    return [
+        CriterionState(
+            id=line.criterion.code,
+            status=line.status,
+            evidence=sorted(line.evidence),
+            parts=[CriterionPart(id=code, status=status) for code, status in line.parts],
+        )
+        for line in plan_lines
+    ]
+
+
+def _phrase(criterion: Criterion, params: Mapping[str, Any]) -> str:
+    return fill_parameters(criterion.missing or criterion.label, params)
+
+
+def unmet_phrases(plan_lines: list[Line], params: Mapping[str, Any]) -> str:
+    """What a summary says is missing: up to three plain phrases, then "+N more" (V2-25)."""
+    phrases = [_phrase(line.criterion, params) for line in plan_lines if line.status in UNMET]
+    more = len(phrases) - UNMET_SHOWN
+    return UNMET_SEPARATOR.join(phrases[:UNMET_SHOWN]) + (f" +{more} more" if more > 0 else "")
+
+
+def _entries(evaluation: Evaluation, references: frozenset[str]) -> list[Entry]:
+    drafts = {draft.reference: draft for draft in evaluation.drafts}
+    found = [drafts.get(ref) or evaluation.record.by_reference(ref) for ref in references]
+    return [entry for entry in found if entry is not None]
 
 
 def checklist(plan: Plan, evaluation: Evaluation) -> str:
-    """The plan's criteria as a GitHub-flavoured task list: state, evidence and source of each."""
-    lines = []
-    for criterion in plan.criteria:
-        outcome, required = evaluation.assess(criterion)
-        mark, state = STATES[outcome.value]
-        if not required:
-            mark, state = "x" if outcome.value else " ", f"{state}, not required here"
-        line = (
-            f"- [{mark}] **{criterion.code}** {fill_parameters(criterion.label, evaluation.params)}: {state}"
+    """The criteria for people: a mark, the label with the site's thresholds, the state, and the values and
+    dates it rests on; criteria that do not apply are listed last, each with why (V2-26)."""
+    rows = []
+    waived: dict[str, list[str]] = {}  # reason -> labels, so one reason is said once
+    for line in lines(plan.criteria, evaluation):
+        criterion = line.criterion
+        label = fill_parameters(criterion.label, evaluation.params)
+        if line.status == "not-required":
+            reason = fill_parameters(criterion.not_required, evaluation.params)
+            waived.setdefault(reason, []).append(label)
+            continue
+        row = f"- {MARKS[line.status]} {label}" + (
+            "" if line.status == "met" else f": {STATE_WORDS[line.status]}"
         )
-        if outcome.value is None and outcome.missing:
-            missing = sorted(evaluation.facts[name].description or name for name in outcome.missing)
-            line += f" (missing: {'; '.join(missing)})"
-        if outcome.evidence:
-            line += f" (evidence: {_cite(outcome.evidence)})"
-        if criterion.citation:
-            line += f". Source: {criterion.citation}"
-        lines.append(line)
-    return "\n".join(lines)
+        if line.parts:
+            named = [_find(evaluation, code) for code, _ in line.parts]
+            row += " — " + ", ".join(
+                _phrase(sub, evaluation.params) if sub is not None else code
+                for sub, (code, _) in zip(named, line.parts, strict=True)
+            )
+        elif line.status == "not-documented" and line.missing_facts:
+            row += f" (not recorded: {'; '.join(line.missing_facts)})"
+        entries = [] if line.parts else _entries(evaluation, line.evidence)  # parts say it better
+        if entries:
+            shown = dates_only(entries) if line.status == "met" else None
+            row += f" — {shown or describe(entries, evaluation.record_names, shown=EVIDENCE_SHOWN)}"
+        rows.append(row)
+    if waived:  # one line, so what does not apply never reads as an empty box
+        groups = (", ".join(labels) + (f" ({reason})" if reason else "") for reason, labels in waived.items())
+        rows.append(f"- Not required here: {'; '.join(groups)}")
+    return "\n".join(rows)
 
 
 def _draft_label(draft: Entry | None) -> str:
@@ -102,13 +193,18 @@ def fill(template: str, plan: Plan, evaluation: Evaluation) -> str:
     def value_of(match: re.Match[str]) -> str:
         name = match.group(1)
         if name == "unmet":
-            return ",".join(evaluation.unmet())
+            return unmet_phrases(lines(plan.criteria, evaluation), evaluation.params)
         if name == "checklist":
             return checklist(plan, evaluation)
         if name == "draft":
             return _draft_label(evaluation.draft)
         if name in evaluation.facts:
-            return display(evaluation.fact(name))
+            value = evaluation.fact(name)
+            if isinstance(value, Entry) or (
+                isinstance(value, list) and value and isinstance(value[0], Entry)
+            ):
+                return describe(value if isinstance(value, list) else [value], evaluation.record_names)
+            return display(value)
         return parameter_text(name, evaluation.params.get(name))
 
     return PLACEHOLDER.sub(value_of, template)
@@ -119,14 +215,32 @@ def _shorten(text: str) -> str:
     return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1].rstrip() + "…"
 
 
-def _created_resource(spec: SuggestionSpec, context: HookContext) -> dict[str, Any]:
+def _created_resource(
+    spec: SuggestionSpec, card: CardSpec, reasons: list[str], context: HookContext
+) -> dict[str, Any]:
+    """A valid R4 draft order with what an EHR needs to file it, and the reason the card gave (V2-28)."""
     activity = spec.activity or {}
+    kind = activity.get("kind", "ServiceRequest")
+    category = next(
+        (
+            ext.get("valueCodeableConcept")
+            for ext in activity.get("extension") or ()
+            if ext.get("url") == REQUEST_CATEGORY
+        ),
+        None,
+    )
     resource: dict[str, Any] = {
-        "resourceType": activity.get("kind", "ServiceRequest"),
+        "resourceType": kind,
         "status": "draft",
-        "intent": activity.get("intent", "proposal"),
-        "code": activity.get("code"),
+        "intent": activity.get("intent", "order"),
+        "category": [category] if category else None,
+        "priority": activity.get("priority", "routine"),
+        ("medicationCodeableConcept" if kind == "MedicationRequest" else "code"): activity.get("code"),
         "subject": {"reference": f"Patient/{context.patientId}"},
+        "reasonCode": [
+            {"coding": [{"system": card.topic_system, "code": card.rule_id, "display": card.topic_display}]}
+        ],
+        "reasonReference": [{"reference": reference} for reference in reasons] or None,
     }
     if activity.get("description"):
         resource["note"] = [{"text": activity["description"]}]
@@ -134,10 +248,12 @@ def _created_resource(spec: SuggestionSpec, context: HookContext) -> dict[str, A
         resource["encounter"] = {"reference": f"Encounter/{context.encounterId}"}
     if context.userId.split("/")[0] in {"Practitioner", "PractitionerRole"}:
         resource["requester"] = {"reference": context.userId}
-    return resource
+    return {key: value for key, value in resource.items() if value is not None}
 
 
-def _suggestion(spec: SuggestionSpec, evaluation: Evaluation, context: HookContext) -> Suggestion | None:
+def _suggestion(
+    spec: SuggestionSpec, card: CardSpec, reasons: list[str], evaluation: Evaluation, context: HookContext
+) -> Suggestion | None:
     if not all(is_true(condition(None)) for condition in spec.conditions):
         return None
     if spec.kind == "remove":
@@ -149,16 +265,37 @@ def _suggestion(spec: SuggestionSpec, evaluation: Evaluation, context: HookConte
             resourceId=evaluation.draft.reference,
         )
     else:
-        action = Action(type="create", description=spec.label, resource=_created_resource(spec, context))
+        resource = _created_resource(spec, card, reasons, context)
+        action = Action(type="create", description=spec.label, resource=resource)
     return Suggestion(
         label=spec.label, uuid=str(uuid.uuid4()), isRecommended=spec.recommended or None, actions=[action]
     )
 
 
+def _reasons(spec: CardSpec, evaluation: Evaluation) -> list[str]:
+    """The records that made the card apply: what its suggestions cite as their reason."""
+    found: set[str] = set()
+    for condition in spec.conditions:
+        found |= evaluation.measure(condition).evidence
+    return sorted(found)
+
+
+def _extension(plan: Plan, evaluation: Evaluation) -> dict[str, list[CriterionState] | str]:
+    extension: dict[str, list[CriterionState] | str] = {
+        CRITERIA_EXTENSION: criteria_extension(lines(plan.criteria, evaluation))
+    }
+    if evaluation.draft is not None:
+        extension[DRAFT_EXTENSION] = evaluation.draft.reference
+    return extension
+
+
 def build_card(
     spec: CardSpec, plan: Plan, evaluation: Evaluation, context: HookContext, source_url: str | None
 ) -> Card:
-    suggestions = [s for s in (_suggestion(item, evaluation, context) for item in spec.suggestions) if s]
+    reasons = _reasons(spec, evaluation) if spec.suggestions else []
+    suggestions = [
+        s for s in (_suggestion(item, spec, reasons, evaluation, context) for item in spec.suggestions) if s
+    ]
     return Card(
         uuid=str(uuid.uuid4()),
         summary=_shorten(fill(spec.summary, plan, evaluation)),
@@ -173,4 +310,5 @@ def build_card(
         selectionBehavior="any" if suggestions else None,
         overrideReasons=[Coding(**reason) for reason in spec.override_reasons],
         links=[Link(label=label, url=url) for label, url in spec.links],
+        extension=_extension(plan, evaluation),
     )

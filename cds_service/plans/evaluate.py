@@ -59,6 +59,7 @@ def start_evaluation(
         valuesets=ruleset.valuesets,
         drafts=drafts,
         plan_criteria={plan.id: plan.criteria for plan in ruleset.plans},
+        record_names=ruleset.record_names,
     )
 
 

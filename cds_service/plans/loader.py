@@ -21,6 +21,7 @@ from ..protocol.request import HOOKS
 from ..protocol.response import SUMMARY_MAX
 from ..types import Evaluator
 from . import canonical
+from .cards import UNMET_SEPARATOR, UNMET_SHOWN, fill_parameters
 from .engine import clinical_engine
 from .errors import Problem, RuleSetError
 from .metadata import metadata_problems
@@ -36,6 +37,7 @@ from .vocabulary import Vocabulary
 CONTEXT_FIELDS = ("userId", "patientId", "encounterId")
 PLACEHOLDER = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
 SPECIAL_PLACEHOLDERS = frozenset({"unmet", "checklist", "draft"})
+ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 INDICATORS: dict[str, Indicator] = {
     "routine": "info",
     "urgent": "warning",
@@ -268,7 +270,7 @@ class Loader:
             title=resource.get("title") or resource.get("name") or file,
             description=resource.get("description", ""),
             usage=resource.get("usage", ""),
-            source_label=resource.get("publisher") or "Post-fusion pain CDS",
+            source_label=_own_string(resource, canonical.SOURCE_LABEL) or resource.get("title") or file,
             source_url=_first_url(resource.get("relatedArtifact")),
             criteria=tuple(criteria),
             cards=tuple(cards),
@@ -284,10 +286,22 @@ class Loader:
             )
             return None
         label = _sub(extension, "label", "valueString") or code
-        for placeholder in PLACEHOLDER.findall(label):
-            if placeholder not in self.param_names:
-                message = f"unknown parameter '{{{{{placeholder}}}}}' (labels show parameters)"
-                self.problem(file, f"{parts['label']}.valueString", message)
+        missing = _sub(extension, "missing", "valueString") or ""
+        not_required = _sub(extension, "not-required", "valueString") or ""
+        if not missing:  # else a summary would fall back to the label, or worse, the code
+            self.problem(
+                file, where, f"criterion '{code}' needs 'missing': what a summary says when it is not met"
+            )
+        if _sub(extension, "requiredWhen", "valueExpression") is not None and not not_required:
+            message = (
+                f"criterion '{code}' has requiredWhen, so it needs 'not-required': why it does not apply"
+            )
+            self.problem(file, where, message)
+        for part, text in (("label", label), ("missing", missing), ("not-required", not_required)):
+            for placeholder in PLACEHOLDER.findall(text):
+                if placeholder not in self.param_names:
+                    message = f"unknown parameter '{{{{{placeholder}}}}}' (criterion texts show parameters)"
+                    self.problem(file, f"{parts[part]}.valueString", message)
         compiled = self.expression(file, f"{parts['expression']}.valueExpression", expression, engine)
         required = _sub(extension, "requiredWhen", "valueExpression")
         compiled_required = (
@@ -313,6 +327,8 @@ class Loader:
             rule=_rule_of(expression),
             required_rule=_rule_of(required),
             source=f"{file}: {where}",
+            missing=missing,
+            not_required=not_required,
         )
 
     def expression(
@@ -381,33 +397,46 @@ class Loader:
                 for doc in action.get("documentation") or ()
                 if doc.get("url")
             ),
-            override_reasons=tuple(self.override_reasons(file, where, action)),
+            override_reasons=self.shared_override_reasons
+            if indicator == "warning" and hooks & ORDER_HOOKS
+            else (),
             condition_rules=tuple(_rule_of(c.get("expression")) for c in action.get("condition") or ()),
         )
 
     def widest_unmet(self, criteria: list[dict[str, Any]]) -> int | None:
-        """The longest `{{unmet}}` of a plan: every code, each with its widest breakdown `(C1,C2)`."""
-        total = 0
-        for extension in criteria:
-            code = _sub(extension, "code", "valueString") or ""
-            total += len(code) + 1
-            breakdown = _sub(extension, "breakdown", "valueExpression")
-            if isinstance(breakdown, dict):
-                with contextlib.suppress(orjson.JSONDecodeError):  # reported where it is compiled
-                    items = self.types.texts(orjson.loads(breakdown.get("expression") or ""))
-                    if items is None:
-                        return None
-                    total += sum(len(item) + 1 for item in items) + 1
-        return total
+        """The longest `{{unmet}}` of a plan: its three widest `missing` phrases, with parameters at their
+        widest allowed value, and "+N more" (see `cards.unmet_phrases`)."""
+        widest = {**self.params, **{key: b.maximum for key, b in self.bounds.declared.items()}}
+        phrases = sorted(
+            (
+                len(
+                    fill_parameters(
+                        _sub(ext, "missing", "valueString") or _sub(ext, "code", "valueString") or "", widest
+                    )
+                )
+                for ext in criteria
+            ),
+            reverse=True,
+        )
+        shown = phrases[:UNMET_SHOWN]
+        more = len(phrases) - len(shown)
+        return (
+            sum(shown)
+            + len(UNMET_SEPARATOR) * max(len(shown) - 1, 0)
+            + (len(f" +{more} more") if more else 0)
+        )
 
-    def override_reasons(self, file: str, where: str, action: dict[str, Any]) -> Iterator[dict[str, str]]:
-        for index, extension in enumerate(action.get("extension") or ()):
+    def override_reasons(self, file: str, where: str, resource: dict[str, Any]) -> Iterator[dict[str, str]]:
+        """The shared list a Library declares, offered on every warning at an order hook (V2-29)."""
+        for index, extension in enumerate(resource.get("extension") or ()):
             if extension.get("url") != canonical.OVERRIDE_REASON:
                 continue
             coding = extension.get("valueCoding") or {}
             if not all(isinstance(coding.get(key), str) for key in ("system", "code", "display")):
                 self.problem(
-                    file, f"{where}.extension[{index}]", "an override reason needs system, code and display"
+                    file,
+                    _child(where, f"extension[{index}]"),
+                    "an override reason needs system, code and display",
                 )
                 continue
             yield {key: coding[key] for key in ("system", "code", "display")}
@@ -480,6 +509,7 @@ class Loader:
         self.valueset_names = set(valuesets)
         self.valueset_urls = {vs.url: name for name, vs in valuesets.items() if vs.url}
         params = self.parameters()
+        self.params = params
         self.param_names = set(params)
         sources = list(self.fact_sources())
         fact_names = [name for _, _, name, _, _ in sources]
@@ -491,6 +521,16 @@ class Loader:
             elif fact_names.count(name) > 1:
                 self.problem(file, f"{where}.name", f"fact '{name}' is defined twice")
         self.library_urls = {resource.get("url") for _, resource in self.files.get("Library", [])}
+        self.shared_override_reasons = tuple(
+            reason
+            for file, library in self.files.get("Library", [])
+            for reason in self.override_reasons(file, "", library)
+        )
+        for file, resource in self.files.get("PlanDefinition", []):
+            for index, action in enumerate(resource.get("action") or ()):
+                if any(ext.get("url") == canonical.OVERRIDE_REASON for ext in action.get("extension") or ()):
+                    message = "override reasons are one shared list, declared on a Library (V2-29)"
+                    self.problem(file, f"action[{index}].extension", message)
         plan_ids = {str(resource.get("id")) for _, resource in self.files.get("PlanDefinition", [])}
         vocabulary = Vocabulary(set(fact_names), self.valueset_names, set(params), plans=plan_ids)
         engine = clinical_engine(vocabulary)
@@ -541,6 +581,11 @@ class Loader:
             valuesets=valuesets,
             params=params,
             prefetch=prefetch,
+            record_names={  # draft-order triggers ("Revision orders") must not name a past procedure
+                name: valueset
+                for name, valueset in valuesets.items()
+                if name not in {card.per_draft for plan in plans for card in plan.cards}
+            },
             param_descriptions={
                 parameter["name"]: parameter.get("documentation", "")
                 for _, library in self.files.get("Library", [])
@@ -617,6 +662,13 @@ def _typed(value: Any, kind: str | None) -> bool:
         return False
     python_type = PARAMETER_TYPES[kind][1]
     return isinstance(value, python_type) and (kind == "boolean" or not isinstance(value, bool))
+
+
+def _own_string(resource: dict[str, Any], url: str) -> str | None:
+    for extension in resource.get("extension") or ():
+        if extension.get("url") == url and isinstance(extension.get("valueString"), str):
+            return str(extension["valueString"])
+    return None
 
 
 def _sub(extension: dict[str, Any], url: str, element: str) -> Any:

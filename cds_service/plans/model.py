@@ -24,6 +24,8 @@ class Criterion:
     rule: Any = None  # the JSON-Logic as written, kept for `cds-service rules show`
     required_rule: Any = None  # its requiredWhen as written
     source: str = ""  # "file: path" of the criterion extension
+    missing: str = ""  # plain words for a summary when it is not met: "no CBT"
+    not_required: str = ""  # why it does not apply when requiredWhen is false: "no radicular symptoms"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,7 @@ class RuleSet:
     params: dict[str, Any]
     prefetch: dict[str, dict[str, str]] = field(default_factory=dict)  # hook -> key -> template
     param_descriptions: dict[str, str] = field(default_factory=dict)  # the Library's `documentation`
+    record_names: dict[str, ValueSet] = field(default_factory=dict)  # value sets that name records on cards
 
     def plans_for(self, hook: str) -> list[Plan]:
         return [plan for plan in self.plans if hook in plan.hooks()]

@@ -54,6 +54,7 @@ class ValueSet:
     include: CodeSet
     exclude: CodeSet
     text_terms: tuple[str, ...]
+    title: str = ""  # how cards name a record it matches: "Formal physical therapy"
 
     def contains(self, system: str, code: str) -> bool:
         return self.include.matches(system, code) and not self.exclude.matches(system, code)
@@ -124,6 +125,7 @@ def compile_valueset(resource: dict[str, Any]) -> tuple[ValueSet, list[str]]:
         if ext.get("url") == TEXT_MATCH_URL and isinstance(ext.get("valueString"), str)
     )
     valueset = ValueSet(
+        title=resource.get("title") or "",
         url=resource.get("url", ""),
         include=_code_set(include, problems, "compose.include"),
         exclude=_code_set(compose.get("exclude") or (), problems, "compose.exclude"),

@@ -18,6 +18,7 @@ from ..record.dates import parse_date
 from ..types import Evaluator
 from .evaluation import current
 from .resource_types import is_resource_type, search_parameters
+from .terminology import ValueSet
 from .units import convert
 
 
@@ -75,7 +76,8 @@ class Vocabulary:
             "hook": Operation(build=lambda args, path: lambda data: current().hook, min_args=0, max_args=0),
             "span_days": one(_span_days),
             "value": Operation(func=_value, min_args=1, max_args=4),
-            "code_in": Operation(build=self._code_in, min_args=2, max_args=2),
+            "code_in": Operation(build=self._code_in, min_args=2, max_args=3),
+            "component": Operation(build=self._component, min_args=2, max_args=2),
             "unmet": Operation(build=self._unmet, min_args=0, max_args=1),
         } | self._criteria_operations()
 
@@ -183,12 +185,17 @@ class Vocabulary:
         valueset = self._valueset(args[1], path)
         if valueset is None:
             raise LogicError("code_in needs a value set", path)
+        # `{"code_in": [resource, "ValueSet", "bodySite"]}`: the codes of another CodeableConcept element of
+        # the resource (a procedure's body site: a generic "spinal fusion" is lumbar only at a lumbar site)
+        element = _constant_str(args[2], path, "a resource element") if len(args) > 2 else None
 
         def code_in(data: Any) -> bool | None:
             value = item(data)
             if value is None:
                 return None
             members = current().valuesets[valueset]
+            if isinstance(value, Entry) and element is not None:
+                return _element_in(value.resource.get(element), members)
             if isinstance(value, Entry):
                 concept = value.resource.get("valueCodeableConcept") or {}
                 codings = concept.get("coding") or ()
@@ -198,6 +205,60 @@ class Vocabulary:
             return isinstance(value, str) and members.has_code(value)
 
         return code_in
+
+    def _component(self, args: list[Node], path: str) -> Evaluator:
+        """`{"component": [observation, "ValueSet"]}`: the value of the Observation's first component whose
+        code is in the value set (a number, a boolean, a text or a code, as `value` reads an Observation),
+        else unknown: a diagnostic block's `block-type`, for instance (V2-15)."""
+        item = args[0].evaluate
+        valueset = self._valueset(args[1], path)
+        if valueset is None:
+            raise LogicError("component needs a value set", path)
+
+        def component(data: Any) -> Any:
+            value = item(data)
+            if not isinstance(value, Entry):
+                return None
+            members = current().valuesets[valueset]
+            for part in value.resource.get("component") or ():
+                code = part.get("code") if isinstance(part, dict) else None
+                if isinstance(code, dict) and _element_in(code, members):
+                    return _element_value(part)
+            return None
+
+        return component
+
+
+def _element_value(element: dict[str, Any]) -> Any:
+    """The value of an Observation component: a number, a boolean, a text or a code."""
+    quantity = element.get("valueQuantity")
+    if isinstance(quantity, dict) and isinstance(quantity.get("value"), int | float):
+        return quantity["value"]
+    for key in ("valueInteger", "valueDecimal", "valueBoolean", "valueString"):
+        if key in element:
+            return element[key]
+    concept = element.get("valueCodeableConcept")
+    if isinstance(concept, dict):
+        for coding in concept.get("coding") or ():
+            if isinstance(coding, dict) and "code" in coding:
+                return coding["code"]
+    return None
+
+
+def _element_in(element: Any, members: ValueSet) -> bool:
+    """Whether a CodeableConcept element (or any of a list of them) has a code, or a text the value set's
+    text-match terms find, in the value set; an absent element is not in it."""
+    for concept in element if isinstance(element, list) else [element]:
+        if not isinstance(concept, dict):
+            continue
+        codings = [c for c in concept.get("coding") or () if isinstance(c, dict)]
+        if any(members.contains(str(c.get("system") or ""), str(c.get("code") or "")) for c in codings):
+            return True
+        texts = [concept.get("text"), *(c.get("display") for c in codings)]
+        words = " ".join(text for text in texts if isinstance(text, str)).lower()
+        if words and any(term in words for term in members.text_terms):
+            return True
+    return False
 
 
 def _within_days(items: list[Entry] | None, days: Any) -> list[Entry] | None:

@@ -47,6 +47,24 @@ class Link(Wire):
     appContext: str | None = None
 
 
+CriterionStatus = Literal["met", "not-met", "not-documented", "not-required"]
+
+
+class CriterionPart(Wire):
+    id: str
+    status: CriterionStatus
+
+
+class CriterionState(Wire):
+    """One checklist line for machines (RULES.md V2-27): EHRs, analytics and acceptance tests read this,
+    never the summary."""
+
+    id: str
+    status: CriterionStatus
+    evidence: list[str] = Field(default_factory=list)  # "Type/id" of the records it rests on
+    parts: list[CriterionPart] = Field(default_factory=list)  # a breakdown's sub-items: R2's C1…C7
+
+
 class Card(Wire):
     uuid: str
     summary: str = Field(max_length=SUMMARY_MAX)
@@ -57,6 +75,8 @@ class Card(Wire):
     selectionBehavior: Literal["at-most-one", "any"] | None = None
     overrideReasons: list[Coding] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
+    # {"postfusion-cds.criteria": [...], "postfusion-cds.draft": "ServiceRequest/…"} (the draft, if any)
+    extension: dict[str, list[CriterionState] | str] | None = None
 
 
 def prune(value: Any) -> Any:

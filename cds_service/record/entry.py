@@ -31,7 +31,8 @@ CODE_FIELDS: dict[str, tuple[str, ...]] = {
 
 @dataclass(slots=True, eq=False)
 class Entry:
-    """One resource of the record; `day` is the calendar day of its effective date (None if undated)."""
+    """One resource of the record; `day` is the calendar day of its effective date (None if undated), `end`
+    the last day of its period (a prescription's validity end)."""
 
     resource: Resource
     type: str
@@ -79,7 +80,9 @@ def make_entry(resource: Resource) -> Entry:
     type_ = resource["resourceType"]
     codes, texts = _codings(resource, type_)
     instant = first_instant(resource, DATE_FIELDS.get(type_, ()))
-    period = resource.get("performedPeriod") or resource.get("effectivePeriod") or {}
+    dispense = resource.get("dispenseRequest") if type_ == "MedicationRequest" else None
+    validity = dispense.get("validityPeriod") if isinstance(dispense, dict) else None
+    period = resource.get("performedPeriod") or resource.get("effectivePeriod") or validity or {}
     end = parse_date(period.get("end")) if isinstance(period, dict) else None
     return Entry(
         resource=resource,

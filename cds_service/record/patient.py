@@ -54,6 +54,11 @@ class PatientRecord:
     def of_type(self, resource_type: str) -> list[Entry]:
         return self.by_type.get(resource_type, [])
 
+    def by_reference(self, reference: str) -> Entry | None:
+        """The entry a card's evidence names, to show its value and date rather than its id."""
+        kind = reference.partition("/")[0]
+        return next((entry for entry in self.of_type(kind) if entry.reference == reference), None)
+
     def size(self) -> int:
         return sum(len(entries) for entries in self.by_type.values())
 

@@ -3,6 +3,8 @@
 from .database import Database, alembic_config, head_revision
 from .feedback import FeedbackStore
 from .issued_cards import IssuedCards
+from .keys import PatientKeys
+from .quiet import QuietCards, Recent, ShownCard
 from .schema import FeedbackRow, IssuedCardRow, SeenTokenRow
 from .tokens import SeenTokens
 
@@ -12,8 +14,12 @@ __all__ = [
     "FeedbackStore",
     "IssuedCardRow",
     "IssuedCards",
+    "PatientKeys",
+    "QuietCards",
+    "Recent",
     "SeenTokenRow",
     "SeenTokens",
+    "ShownCard",
     "alembic_config",
     "head_revision",
 ]

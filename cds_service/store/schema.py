@@ -1,4 +1,5 @@
-"""The tables. Nothing here identifies a patient: cards are remembered by their random uuid and rule id only.
+"""The tables. Nothing here identifies a patient: cards are remembered by their random uuid and rule id, and
+the quiet-card tables (V2-30) know a patient only by a keyed hash (`keys.PatientKeys`).
 
 Alembic owns the schema (`migrations/`); these classes are what the code reads and writes, and a test checks
 that the migrations build exactly these tables.
@@ -55,3 +56,40 @@ class SeenTokenRow(Base):
     iss: Mapped[str] = mapped_column(String(2048), primary_key=True)
     jti: Mapped[str] = mapped_column(String(256), primary_key=True)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class ShownCardRow(Base):
+    """A card a patient's clinician was shown, kept briefly: an override of it starts a snooze, and order-sign
+    does not repeat what order-select said (V2-30). `unmet` is the card's unmet-criteria ids in order;
+    `drafts` the keyed hashes of the draft orders the call was about."""
+
+    __tablename__ = "shown_card"
+
+    card_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    hook: Mapped[str] = mapped_column(String(32))
+    patient_key: Mapped[str] = mapped_column(String(64), index=True)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    unmet: Mapped[list[str]] = mapped_column(JSON)
+    drafts: Mapped[list[str]] = mapped_column(JSON)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class SnoozeRow(Base):
+    """A patient's rule whose card a clinician overrode, and the unmet list it had then (V2-30)."""
+
+    __tablename__ = "snooze"
+
+    patient_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unmet: Mapped[list[str]] = mapped_column(JSON)
+    overridden_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class GeneratedSecretRow(Base):
+    """A secret the service generated because none was configured (the patient-key secret on SQLite)."""
+
+    __tablename__ = "generated_secret"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

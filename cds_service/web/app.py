@@ -12,12 +12,13 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from ..auth import JwtVerifier
-from ..config import Settings, fetch_limits, outbound_client, trusted_clients
+from ..config import Settings, fetch_limits, outbound_client, patient_key_secret, trusted_clients
 from ..fhir import FhirFetcher
 from ..hooks import RuleRegistry
+from ..hooks.quiet import CardQuieter
 from ..ops.logs import configure_logging
 from ..ops.request_ids import HEADER
-from ..store import Database, FeedbackStore, IssuedCards, SeenTokens
+from ..store import Database, FeedbackStore, IssuedCards, PatientKeys, QuietCards, SeenTokens
 from ..types import Clock
 from .errors import HANDLERS
 from .middleware import RequestIdMiddleware
@@ -35,12 +36,18 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
     clients = trusted_clients(settings)
+    secret = patient_key_secret(settings)
     rules = RuleRegistry(settings.plandefinitions_dir, settings.parameters_file)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, State]]:
         database = Database(settings.database_url)
         await database.migrate()
+        quiet = (
+            CardQuieter(QuietCards(database), await PatientKeys.load(database, secret))
+            if settings.quiet_cards
+            else None
+        )
         async with outbound_client(settings) as client:
             state = State(
                 settings=settings,
@@ -58,8 +65,11 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
                 verifier=(
                     JwtVerifier(clients, client, replay=SeenTokens(database)) if clients is not None else None
                 ),
+                quiet=quiet,
             )
             tasks = [asyncio.create_task(state.cards.write_behind())]
+            if quiet is not None:
+                tasks.append(asyncio.create_task(quiet.store.write_behind()))
             if settings.reload:
                 tasks.append(asyncio.create_task(rules.watch()))
             try:
@@ -71,6 +81,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
                         await task
                 try:
                     await state.cards.flush()
+                    if quiet is not None:
+                        await quiet.store.flush()
                 finally:
                     await database.close()
 

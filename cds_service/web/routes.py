@@ -20,7 +20,7 @@ from .bodies import read_json
 from .openapi import openapi
 from .responses import JSON
 from .rule_pages import plan_page
-from .state import fetcher_for, state
+from .state import fetcher_for, patient_scope, state
 
 
 def _service(request: Request) -> Service:
@@ -50,7 +50,15 @@ async def service_call(request: Request) -> JSON:
         source_base = settings.public_base_url or str(request.base_url).rstrip("/")
         now = shared.clock()
         result = await call_service(
-            service, ruleset, body, fetcher_for(request), now, source_base, settings.max_resources
+            service,
+            ruleset,
+            body,
+            fetcher_for(request),
+            now,
+            source_base,
+            settings.max_resources,
+            quiet=shared.quiet,
+            caller=patient_scope(request),
         )
         cards = result.response["cards"]
         shared.cards.remember(service.id, cards, shared.clock())
@@ -75,7 +83,11 @@ async def feedback(request: Request) -> JSON:
             submission = FeedbackRequest.model_validate(body)
         except ValidationError as error:
             raise InvalidRequest(issues_from_validation(error)) from None
-        stored = await shared.feedback.add(service.id, submission.feedback, shared.clock())
+        received_at = shared.clock()
+        stored = await shared.feedback.add(service.id, submission.feedback, received_at)
+        if shared.quiet is not None:  # every override, not only new ones: a retry still snoozes (V2-30)
+            overridden = [item.card for item in submission.feedback if item.outcome == "overridden"]
+            await shared.quiet.acknowledge(overridden, received_at, shared.rules.ruleset.params)
         rules = await shared.cards.rules_of(row.card_uuid for row in stored)
         for row in stored:
             FEEDBACK.labels(rules.get(row.card_uuid, "unattributed"), row.outcome).inc()

@@ -10,6 +10,7 @@ from ..auth import JwtVerifier, VerifiedClient
 from ..config import Settings
 from ..fhir import FhirFetcher
 from ..hooks import RuleRegistry
+from ..hooks.quiet import CardQuieter
 from ..store import Database, FeedbackStore, IssuedCards
 from ..types import Clock
 
@@ -26,6 +27,7 @@ class State:
     cards: IssuedCards
     fetcher: FhirFetcher
     verifier: JwtVerifier | None  # None with CDS_AUTH=off
+    quiet: CardQuieter | None  # None with CDS_QUIET_CARDS=false
 
 
 def state(request: Request) -> State:
@@ -37,6 +39,12 @@ def caller(request: Request) -> VerifiedClient | None:
     """The verified CDS client of this request (None before authentication, or with CDS_AUTH=off)."""
     client: VerifiedClient | None = request.state.client
     return client
+
+
+def patient_scope(request: Request) -> str:
+    """Whose patient ids a request speaks of: an id is unique only within one EHR (issuer and tenant)."""
+    client = caller(request)
+    return "" if client is None else f"{client.iss}|{client.tenant or ''}"
 
 
 def fetcher_for(request: Request) -> FhirFetcher:

@@ -279,7 +279,7 @@ def test_period_selects_cards_by_issue_day_with_all_their_feedback(scenario: Sce
 @pytest.mark.parametrize(
     ("hook", "rules"),
     [
-        ("order-sign", {"REV-NOT-MET", "REV-ODDS", "unattributed"}),  # the unknown card was posted here
+        ("order-sign", {"REV-NOT-MET", "unattributed"}),  # the unknown card was posted here
         ("patient-view", {"PATH-CC-INCOMPLETE", "RISK-SMOKE", "RISK-DEP"}),
     ],
 )

@@ -25,7 +25,7 @@ def cds(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_validate_accepts_the_bundled_plan_definitions():
     result = cds("validate")
     assert result.returncode == 0, result.stderr
-    assert "6 plan definitions" in result.stdout
+    assert "7 plan definitions" in result.stdout
 
 
 def test_validate_reports_a_typo_with_file_and_path(tmp_path: Path):
@@ -37,7 +37,7 @@ def test_validate_reports_a_typo_with_file_and_path(tmp_path: Path):
     plan.write_text(text.replace('{\\"fact\\": \\"hardwareFailure\\"}', '{\\"fact\\": \\"hardwareFailur\\"}'))
     result = cds("validate", str(folder))
     assert result.returncode == 1
-    location = "40-hardware-removal.json: extension[0].extension[2].valueExpression.expression"
+    location = "40-hardware-removal.json: extension[1].extension[3].valueExpression.expression"
     assert f"{location}: unknown fact 'hardwareFailur'" in result.stderr
 
 
@@ -60,14 +60,11 @@ def test_validate_rejects_invalid_fhir(tmp_path: Path):
             "2026-11-01",
             [("PATH-CC-INCOMPLETE", "warning"), ("RISK-DEP", "info"), ("RISK-SMOKE", "info")],
         ),
-        # 49 days after this patient's fusion: still inside the 3-month healing window
-        (
-            "patient-view",
-            "2025-11-15",
-            [("PATH-EARLY", "info"), ("RISK-DEP", "info"), ("RISK-SMOKE", "info")],
-        ),
+        # 49 days after this patient's fusion: inside the healing window, where revision 2 says nothing of
+        # the pathway (PATH-EARLY is off by default, V2-22) but still of the risk factors
+        ("patient-view", "2025-11-15", [("RISK-DEP", "info"), ("RISK-SMOKE", "info")]),
         ("order-select", "2026-11-01", [("HW-MET", "info")]),
-        ("order-sign", "2026-11-01", [("REV-NOT-MET", "warning"), ("REV-ODDS", "info")]),
+        ("order-sign", "2026-11-01", [("REV-NOT-MET", "warning")]),
     ],
 )
 def test_evaluate_prints_the_cds_response(hook, now, expected):

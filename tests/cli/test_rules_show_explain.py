@@ -55,16 +55,20 @@ def criterion_block(text: str, code: str) -> str:
 def test_show_fact_prints_its_rule_source_and_what_it_uses(capsys):
     status, out, _ = run(capsys, "rules", "show", "c1Met")
     assert status == 0
-    assert out.startswith("Fact c1Met\n    Formal physical therapy for at least 6 weeks after the fusion\n")
+    assert out.startswith("Fact c1Met\n    Formal physical therapy for long enough\n")
     assert "Defined in libraries/conservative-care.json: " in out
     assert '"span_days"' in out  # the JSON-Logic, indented
-    assert "    ptSessions: Physical therapy after the index fusion\n" in out
-    assert "    ptSpanDays: Days spanned by post-fusion physical therapy\n" in out
+    assert "    ptSessions: Physical therapy counted after the fusion\n" in out
+    assert "    ptSpanDays: Days spanned by the counted physical therapy\n" in out
     assert "    pt.minSessions = 6: Physical therapy sessions required [DESIGN].\n" in out
     (builds_on,) = [line for line in out.splitlines() if line.startswith("Builds on")]
-    assert {"ptSessions", "ptSpanDays", "indexFusionDate", "fusionProcedures"} <= set(
-        builds_on.split(": ", 1)[1].split(", ")
-    )
+    assert {
+        "ptSessions",
+        "ptSpanDays",
+        "indexFusionDate",
+        "fusionProcedures",
+        "conservativeCountFrom",
+    } <= set(builds_on.split(": ", 1)[1].split(", "))
 
 
 def test_show_plan_prints_every_criterion_and_action(capsys):
@@ -74,7 +78,10 @@ def test_show_plan_prints_every_criterion_and_action(capsys):
     for code in ("R1", "R2", "R3", "R4", "R5"):
         assert re.search(rf"^    {code}  ", out, re.MULTILINE), code
     assert "        defined in 30-revision.json: " in out
-    assert "    REV-NOT-MET  (order-sign; warning; once per draft order in RevisionOrders)\n" in out
+    assert (
+        "    REV-NOT-MET  (order-select, order-sign; warning; once per draft order in RevisionOrders)\n"
+        in out
+    )
     assert '"param": "revision.minDaysSinceFusion"' in out
     assert "    severeImpairment: Significant functional impairment\n" in out
     # a fact named only in a card's title template is used too
@@ -110,7 +117,7 @@ def test_explain_tells_met_from_not_documented_with_the_missing_facts(capsys):
 
     r1 = criterion_block(out, "R1")
     assert "        met (required)\n" in r1
-    assert "            fact daysSinceFusion = 400  (Days since the index lumbar fusion)\n" in r1
+    assert "            fact datedFusion = Procedure 2025-09-27 (Arthrodesis" in r1
     assert "            parameter revision.minDaysSinceFusion = 180  (" in r1
     assert "        evidence: Procedure/p03-cc-incomplete-radicular-procedure-1\n" in r1
 
@@ -118,14 +125,14 @@ def test_explain_tells_met_from_not_documented_with_the_missing_facts(capsys):
     assert "        not documented (required)\n" in r3
     assert "fact severeImpairment = not documented" in r3
     assert (
-        "        missing: Latest ODI in the lookback (recentOdi); "
-        "Unable to work because of back pain (unableToWork)\n"
+        "        missing: Recent Oswestry disability score (recentOdi); "
+        "Recent work status (recentWorkStatus)\n"
     ) in r3
 
-    assert "    cards shown: REV-NOT-MET, REV-ODDS\n" in out
-    assert "    not shown (their conditions were not all true): REV-REDFLAG, REV-MET\n" in out
+    assert "    cards shown: REV-NOT-MET\n" in out
+    assert "    not shown (their conditions were not all true): REV-MET\n" in out
     assert "Plan hardware-removal: " in out and "no draft order in this call is one it looks at" in out
-    assert "    warning  REV-NOT-MET: Revision criteria not met: R2(C1,C2,C5,C7),R3,R4,R5\n" in out
+    assert "    warning  REV-NOT-MET: Revision not supported yet: conservative care incomplete; " in out
 
 
 def test_explain_says_when_a_criterion_is_not_required(capsys):

@@ -63,7 +63,7 @@ def test_the_volume_layout_is_what_the_kubelet_writes(tmp_path: Path):
 def test_a_configmap_volume_loads_the_same_rules_as_the_repository_folder(tmp_path: Path):
     expected = load_ruleset(PLANDEFINITIONS)
     mounted = load_ruleset(configmap_volume(tmp_path / "plandefinitions"))
-    assert len(mounted.plans) == 6
+    assert len(mounted.plans) == 7
     assert summary(mounted) == summary(expected)
 
 

@@ -76,6 +76,7 @@ def start(tmp_path: Path, name: str, database_url: str, workers: int) -> Replica
         "CDS_DATABASE_URL": database_url,
         "CDS_TRUSTED_CLIENTS": str(clients),
         "CDS_PUBLIC_BASE_URL": PUBLIC,
+        "CDS_PATIENT_KEY_SECRET": "replicas-share-this-patient-key-secret",  # PostgreSQL needs one (V2-30)
         "CDS_RELOAD": "false",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{name}"),
     }

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from cds_service.cli.cases import id_list
 from cds_service.plans.canonical import RULE_CODES
 
 from support.hooks import SERVICES, hook_request, rule_ids
@@ -48,9 +49,10 @@ def test_patient_view_happy_path(client):
     assert_valid_cards(response.json())
     assert rule_ids(response) == PATIENT_VIEW
     path = next(c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "PATH-CC-INCOMPLETE")
-    assert path["summary"].endswith("missing: C2,C6s,C6d,C6p")
+    assert id_list(path) == "C2,C6s,C6d,C6p"
+    assert path["summary"].startswith("Conservative care incomplete: no CBT alongside PT; ")
     assert [s["label"] for s in path["suggestions"]] == ["Refer for cognitive behavioural therapy"]
-    assert "- [ ] **C2**" in path["detail"] and "- [x] **C1**" in path["detail"]
+    assert "- ✗ CBT alongside PT: not met" in path["detail"] and "- ✓ Formal PT" in path["detail"]
 
 
 def test_order_select_evaluates_only_the_selected_draft(client):
@@ -68,7 +70,7 @@ def test_order_select_evaluates_only_the_selected_draft(client):
     body["context"]["selections"].append(f"MedicationRequest/{opioid['id']}")
     assert rule_ids(post(client, "order-select", body)) == [
         ("HW-MET", "info"),
-        ("MED-OPIOID-GABA", "warning"),
+        ("MED-SEDATING", "warning"),
     ]
 
 
@@ -77,22 +79,24 @@ def test_order_sign_evaluates_all_drafts(client):
     assert response.status_code == 200
     body = response.json()
     assert_valid_cards(body)
-    assert rule_ids(response) == [("REV-NOT-MET", "warning"), ("REV-ODDS", "info")]
+    assert rule_ids(response) == [("REV-NOT-MET", "warning")]  # the odds are in its detail (V2-22)
     revision = next(c for c in body["cards"] if c["source"]["topic"]["code"] == "REV-NOT-MET")
-    assert revision["summary"] == "Revision criteria not met: R2(C1,C2,C5,C7),R3,R4,R5"
+    assert id_list(revision) == "R2(C1,C2,C5,C7),R3,R4,R5"
+    assert revision["summary"].startswith("Revision not supported yet: conservative care incomplete; ")
     actions = [s["actions"][0] for s in revision["suggestions"]]
-    assert [a["type"] for a in actions] == ["create", "delete"]
-    assert actions[0]["resource"]["code"]["coding"][0]["code"] == "72131"  # thin-cut CT, as R4 is unmet
-    assert actions[1]["resourceId"] == "ServiceRequest/p03-cc-incomplete-radicular-draft-1"
+    assert [a["type"] for a in actions] == ["create", "create", "delete"]
+    # R4 unmet: a diagnostic block, never imaging; R5 unmet a year after the fusion: a thin-cut CT (V2-28)
+    assert [a["resource"]["code"]["coding"][0]["code"] for a in actions[:2]] == ["64493", "72131"]
+    assert actions[2]["resourceId"] == "ServiceRequest/p03-cc-incomplete-radicular-draft-1"
     assert [r["code"] for r in revision["overrideReasons"]] == [
-        "urgent-indication",
         "criteria-met-elsewhere",
+        "urgent-indication",
         "shared-decision",
+        "patient-declined-alternative",
+        "not-applicable",
     ]
-    assert (
-        "**R3**" in revision["detail"]
-        and "not documented (missing: Latest ODI in the lookback" in revision["detail"]
-    )
+    assert "? Significant functional impairment" in revision["detail"]
+    assert "not documented (not recorded: Recent Oswestry disability score" in revision["detail"]
 
 
 def test_every_card_and_suggestion_gets_a_fresh_uuid(client):
@@ -129,7 +133,7 @@ def test_entered_in_error_records_are_not_evidence(client):
             del entry["resource"]["clinicalStatus"]
     cards = post(client, "patient-view", body).json()["cards"]
     path = next(c for c in cards if c["source"]["topic"]["code"] == "PATH-CC-INCOMPLETE")
-    assert path["summary"].endswith("missing: C2,C6s,C6d")  # no chronic pain syndrome, so no C6p
+    assert id_list(path) == "C2,C6s,C6d"  # no chronic pain syndrome, so no C6p
 
 
 def test_a_failing_plan_definition_does_not_take_down_the_others(client, monkeypatch):
@@ -151,10 +155,9 @@ def test_card_source_links_to_a_readable_page_of_its_rules(client):
     assert url == "http://testserver/rules/revision"
     page = client.get(url)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "<b>R4</b> Imaging correlates with symptoms" in page.text
-    assert "S000 criterion 2" in page.text
-    assert "<b>R1</b> At least 6 months since the index fusion" in page.text  # thresholds filled in
-    assert "{{" not in page.text.split("<h2>Cards</h2>")[0]
+    assert "<strong>R4</strong> Pain source localised" in page.text
+    assert "<strong>R1</strong> At least 6 months since the index fusion" in page.text  # thresholds filled in
+    assert "{{" not in page.text
     assert client.get("/rules/no-such-plan").status_code == 404
 
 
@@ -177,10 +180,7 @@ def test_every_call_leaves_one_audit_line_without_patient_data(client, caplog):
     service = "service=postfusion-pain-order-sign hook=order-sign"
     expected = f"call {service} hookInstance={instance} iss=UNVERIFIED status=200 "
     assert lines[0].startswith(expected)
-    assert (
-        "cards=REV-NOT-MET,REV-ODDS" in lines[0]
-        and f"resources={sum(1 for _ in resources(body))}" in lines[0]
-    )
+    assert "cards=REV-NOT-MET " in lines[0] and f"resources={sum(1 for _ in resources(body))}" in lines[0]
     assert " status=400 " in lines[1] and "hook=patient-view" in lines[1]
     assert body["context"]["patientId"] not in caplog.text
 

@@ -30,6 +30,9 @@ def app_client(tmp_path_factory: pytest.TempPathFactory, **settings: Any) -> Tes
         "reload": False,
         "fhir_allow_http": True,
         "auth": "off",
+        # every case's calls run one after another on one app: order-sign would rightly not repeat what
+        # order-select just showed (V2-30, tested in tests/hooks/test_quiet_cards.py), so it is off here
+        "quiet_cards": False,
     }
     values.update(settings)
     return TestClient(create_app(Settings(**values), clock=lambda: T0), raise_server_exceptions=False)

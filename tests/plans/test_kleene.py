@@ -229,7 +229,12 @@ def test_iterators_combine_item_answers_the_kleene_way(rule: Any, expected: Any)
 
 RECORD_FOR_WALK = [
     condition("c1", "M96.1", recordedDate="2026-01-05"),
-    observation("o1", effectiveDateTime="2026-10-01", valueQuantity=quantity(12, "mg/L")),
+    observation(
+        "o1",
+        effectiveDateTime="2026-10-01",
+        valueQuantity=quantity(12, "mg/L"),
+        component=[{"code": {"coding": [{"system": LOINC, "code": "1988-5"}]}, "valueInteger": 4}],
+    ),
 ]
 SELECT = {"select": ["Condition", "Hardware", "active"]}
 LATEST_OBSERVATION = {"latest": {"select": ["Observation", "Crp"]}}
@@ -278,7 +283,8 @@ SAMPLES: dict[str, list[tuple[list[Any], tuple[int, ...] | None]]] = {
     "add_days": [(["2026-01-01", 3], None)],
     "span_days": [([SELECT], None)],
     "value": [([LATEST_OBSERVATION, "mg/L"], None)],
-    "code_in": [([LATEST_OBSERVATION, "Crp"], None)],
+    "code_in": [([LATEST_OBSERVATION, "Crp"], None), ([LATEST_OBSERVATION, "Crp", "code"], (0,))],
+    "component": [([LATEST_OBSERVATION, "Crp"], None)],
 }
 QUOTED = {"preserve"}  # its argument is data, never evaluated
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from cds_service.cli.cases import id_list
 from cds_service.plans.canonical import LANGUAGE
 from cds_service.plans.errors import RuleSetError
 from cds_service.plans.loader import load_ruleset
@@ -45,7 +46,7 @@ def problems(folder: Path, parameters: Path | None = None) -> list[str]:
 def set_fact(name: str, rule: Any) -> Callable[[dict[str, Any]], None]:
     def change(resource: dict[str, Any]) -> None:
         for extension in resource["extension"]:
-            if extension["valueExpression"]["name"] == name:
+            if extension.get("valueExpression", {}).get("name") == name:
                 extension["valueExpression"]["expression"] = json.dumps(rule)
 
     return change
@@ -54,18 +55,35 @@ def set_fact(name: str, rule: Any) -> Callable[[dict[str, Any]], None]:
 HW = "40-hardware-removal.json"
 RF = "10-red-flags.json"
 HW_EXTENSIONS = len(json.loads((ROOT / "plandefinitions" / HW).read_text())["extension"])
+COMMON_EXTENSIONS = len(
+    json.loads((ROOT / "plandefinitions" / "libraries" / "common.json").read_text())["extension"]
+)
+HW_CRITERION = next(  # the position of the plan's first criterion among its extensions
+    index
+    for index, extension in enumerate(json.loads((ROOT / "plandefinitions" / HW).read_text())["extension"])
+    if extension["url"].endswith("/criterion")
+)
+
+
+def fact_at(file: str, name: str) -> str:
+    """Where a bundled library defines a fact: the location problems name."""
+    extensions = json.loads((ROOT / "plandefinitions" / file).read_text())["extension"]
+    index = next(i for i, e in enumerate(extensions) if e.get("valueExpression", {}).get("name") == name)
+    return f"extension[{index}].valueExpression.expression"
+
+
+FUSION = fact_at("libraries/common.json", "fusionProcedures")
 
 BROKEN = {
     "unknown operator": (
         "libraries/common.json",
         set_fact("fusionProcedures", {"selekt": ["Condition"]}),
-        "common.json: extension[0].valueExpression.expression: unknown operator 'selekt' (at $.selekt in the"
-        " rule)",
+        f"common.json: {FUSION}: unknown operator 'selekt' (at $.selekt in the rule)",
     ),
     "unknown value set": (
         "libraries/common.json",
         set_fact("fusionProcedures", {"select": ["Procedure", "LumbarFuson"]}),
-        "extension[0].valueExpression.expression: unknown value set 'LumbarFuson' (at $.select in the rule)",
+        f"{FUSION}: unknown value set 'LumbarFuson' (at $.select in the rule)",
     ),
     "unknown status profile": (
         "libraries/common.json",
@@ -120,18 +138,29 @@ BROKEN = {
         f"{HW}: library[0]: no Library with url 'http://example.org/Library/other' is loaded",
     ),
     "override reason without display": (
+        "libraries/common.json",
+        lambda r: r["extension"].append(
+            {
+                "url": "http://postfusion-cds.org/fhir/StructureDefinition/override-reason",
+                "valueCoding": {"system": "s", "code": "c"},
+            }
+        ),
+        f"libraries/common.json: extension[{COMMON_EXTENSIONS}]: an override reason needs system, code and "
+        "display",
+    ),
+    "override reason on one card": (
         HW,
         lambda r: (
-            r["action"][3]
+            r["action"][0]
             .setdefault("extension", [])
             .append(
                 {
                     "url": "http://postfusion-cds.org/fhir/StructureDefinition/override-reason",
-                    "valueCoding": {"system": "s", "code": "c"},
+                    "valueCoding": {"system": "s", "code": "c", "display": "d"},
                 }
             )
         ),
-        f"{HW}: action[3].extension[5]: an override reason needs system, code and display",
+        f"{HW}: action[0].extension: override reasons are one shared list, declared on a Library (V2-29)",
     ),
     "suggestion without definition": (
         HW,
@@ -151,11 +180,18 @@ BROKEN = {
     "misspelt resource type": (
         "libraries/common.json",
         set_fact("fusionProcedures", {"select": ["Procedur", "LumbarFusion"]}),
-        "extension[0].valueExpression.expression: 'Procedur' is not a FHIR R4 resource type",
+        f"{FUSION}: 'Procedur' is not a FHIR R4 resource type",
+    ),
+    "criterion without missing words": (
+        HW,
+        lambda r: r["extension"][HW_CRITERION].update(
+            extension=[e for e in r["extension"][HW_CRITERION]["extension"] if e["url"] != "missing"]
+        ),
+        f"{HW}: extension[{HW_CRITERION}]: criterion 'H1' needs 'missing'",
     ),
     "criterion code twice": (
         HW,
-        lambda r: r["extension"].append(r["extension"][0]),
+        lambda r: r["extension"].append(r["extension"][HW_CRITERION]),
         f"{HW}: extension[{HW_EXTENSIONS}]: criterion code 'H1' is declared twice in this plan definition",
     ),
     "misspelt extension url": (
@@ -181,12 +217,12 @@ BROKEN = {
     "resource type that cannot be searched by patient": (
         "libraries/common.json",
         set_fact("fusionProcedures", {"select": ["Medication"]}),
-        "extension[0].valueExpression.expression: Medication cannot be searched by patient in FHIR R4",
+        f"{FUSION}: Medication cannot be searched by patient in FHIR R4",
     ),
     "number compared with text": (
         "libraries/surgery.json",
         set_fact("looseScrew", {">": [{"fact": "periScrewLucencyMm"}, "1 mm"]}),
-        "surgery.json: extension[13].valueExpression.expression: '>' compares a number with text",
+        f"surgery.json: {fact_at('libraries/surgery.json', 'looseScrew')}: '>' compares a number with text",
     ),
     "summary longer than a card allows": (
         RF,
@@ -195,8 +231,11 @@ BROKEN = {
     ),
     "unknown parameter in a label": (
         HW,
-        lambda r: r["extension"][0]["extension"][1].update(valueString="Failure within {{hardware.lucency}}"),
-        f"{HW}: extension[0].extension[1].valueString: unknown parameter '{{{{hardware.lucency}}}}'",
+        lambda r: r["extension"][HW_CRITERION]["extension"][1].update(
+            valueString="Failure within {{hardware.lucency}}"
+        ),
+        f"{HW}: extension[{HW_CRITERION}].extension[1].valueString: "
+        "unknown parameter '{{hardware.lucency}}'",
     ),
     "is-a where prefix is not subsumption": (
         "valuesets/Depression.json",
@@ -246,13 +285,13 @@ def test_site_parameters_override_thresholds(plans: Path, tmp_path: Path, client
 
     def summaries(client) -> dict[str, str]:
         cards = client.post(url, json=hook_request("patient-view")).json()["cards"]
-        return {card["source"]["topic"]["code"]: card["summary"] for card in cards}
+        return {card["source"]["topic"]["code"]: id_list(card) for card in cards}
 
-    assert summaries(default)["PATH-CC-INCOMPLETE"].endswith("missing: C2,C6s,C6d,C6p")
+    assert summaries(default)["PATH-CC-INCOMPLETE"] == "C2,C6s,C6d,C6p"
     # a PHQ-9 of 14 is below a site threshold of 20: no depression, so no RISK-DEP and C6d is not required
     tuned_cards = summaries(tuned)
     assert "RISK-DEP" not in tuned_cards
-    assert tuned_cards["PATH-CC-INCOMPLETE"].endswith("missing: C2,C6s,C6p")
+    assert tuned_cards["PATH-CC-INCOMPLETE"] == "C2,C6s,C6p"
 
 
 @pytest.mark.parametrize(
@@ -294,6 +333,7 @@ def add_criterion(resource: dict[str, Any]) -> None:
             "extension": [
                 {"url": "code", "valueString": "R6"},
                 {"url": "label", "valueString": "Fusion documented (test criterion)"},
+                {"url": "missing", "valueString": "no fusion documented"},
                 {
                     "url": "expression",
                     "valueExpression": {"language": LANGUAGE, "expression": '{"fact": "fusionEvidence"}'},
@@ -317,7 +357,7 @@ def test_hot_reload_applies_a_new_criterion_and_keeps_serving_on_a_bad_edit(
         cards = client.post(url, json=hook_request("order-sign")).json()["cards"]
         return next(c["detail"] for c in cards if c["source"]["topic"]["code"] == "REV-NOT-MET")
 
-    assert "**R6**" not in revision_detail()
+    assert "Fusion documented (test criterion)" not in revision_detail()
     registry = client.app_state["cds"].rules
     started = registry.generation
 
@@ -328,7 +368,7 @@ def test_hot_reload_applies_a_new_criterion_and_keeps_serving_on_a_bad_edit(
     wait_for(touched_and_reloaded, timeout=15, what="the watcher to reload after a touch")
     edit(plans / REV, add_criterion)
     wait_for(
-        lambda: "**R6** Fusion documented (test criterion): met" in revision_detail(),
+        lambda: "- ✓ Fusion documented (test criterion)" in revision_detail(),
         timeout=15,
         interval=0.05,
         what="the new criterion R6 in the REV-NOT-MET card",
@@ -340,7 +380,7 @@ def test_hot_reload_applies_a_new_criterion_and_keeps_serving_on_a_bad_edit(
         wait_for(lambda: "plan definitions not reloaded" in caplog.text, timeout=15, what="the failed reload")
     assert f"{REV}: action[0].priority" in caplog.text
     assert registry.generation == generation
-    assert "**R6**" in revision_detail()  # the previous rules still serve
+    assert "Fusion documented (test criterion)" in revision_detail()  # the previous rules still serve
 
 
 def test_an_advisory_disabled_by_default_is_enabled_by_a_site_parameter(
@@ -405,7 +445,7 @@ def test_hot_reload_survives_an_edit_that_broke_the_loader_and_serves_the_next_g
 
     def good_edit_served() -> bool:
         cards = client.post(url, json=hook_request("order-sign")).json()["cards"]
-        return any("**R6**" in (card.get("detail") or "") for card in cards)
+        return any("Fusion documented (test criterion)" in (card.get("detail") or "") for card in cards)
 
     wait_for(good_edit_served, timeout=15, what="the good edit after the bad one to be served")
     assert registry.generation > generation
@@ -445,6 +485,7 @@ def add_conservative_care_item(resource: dict[str, Any]) -> None:
             "extension": [
                 {"url": "code", "valueString": "C8"},
                 {"url": "label", "valueString": "Course of acupuncture (test criterion)"},
+                {"url": "missing", "valueString": "no acupuncture"},
                 {"url": "expression", "valueExpression": {"language": LANGUAGE, "expression": "false"}},
                 {"url": "citation", "valueString": "test criterion"},
             ],
@@ -465,13 +506,13 @@ def test_a_conservative_care_item_added_once_changes_revision_r2(plans: Path, cl
         client = client_factory(plandefinitions_dir=plans)
         body = case_request(case, sign, discovery_templates(client)["order-sign"])
         cards = client.post(url, json=body).json()["cards"]
-        return {card["source"]["topic"]["code"]: card["summary"] for card in cards}
+        return {card["source"]["topic"]["code"]: id_list(card) for card in cards}
 
     assert "REV-MET" in revision_cards()
     edit(plans / "20-conservative-care.json", add_conservative_care_item)
     after = revision_cards()
     assert "REV-MET" not in after
-    assert after["REV-NOT-MET"] == "Revision criteria not met: R2(C8)"
+    assert after["REV-NOT-MET"] == "R2(C8)"
 
 
 def test_a_site_threshold_of_365_days_reads_12_months_in_the_checklist(

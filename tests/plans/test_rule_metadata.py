@@ -32,7 +32,7 @@ SEED_TITLES = (  # the five seeds of ../shared/seeds/, by the titles they carry
 SPECIFICATION = "Clinical rules: persistent or recurrent pain after lumbar fusion"
 # Cards that make no recommendation of their own: a data-completeness notice, prognostic figures, and the
 # red-flag notices whose recommendation (and grade) is the red-flag card's.
-NOT_RECOMMENDATIONS = {"PATH-NODATE", "REV-ODDS", "REV-REDFLAG", "HW-REDFLAG"}
+NOT_RECOMMENDATIONS = {"PATH-NODATE"}
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_the_grades_follow_what_the_sources_say():
         return by_url[STRENGTH], by_url[QUALITY]
 
     assert grades("20-conservative-care.json", "PATH-CC-INCOMPLETE") == ("strong", "moderate")
-    assert grades("30-revision.json", "REV-NOT-MET-SIGN") == ("strong", "low")
+    assert grades("30-revision.json", "REV-NOT-MET") == ("strong", "low")
     assert grades("30-revision.json", "REV-MET") == ("weak", "low")
     assert grades(HW, "HW-NOT-SUPPORTED") == ("strong", "very-low")
     assert grades("50-neuromodulation.json", "SCS-MET") == ("weak", "very-low")

@@ -4,11 +4,33 @@ Every date is relative to the frozen hook time T0 = 2026-11-01T12:00:00Z. Each c
 record (a collection Bundle) and one or more hook calls with the expected cards, written independently of the
 service's rules straight from /work/shared/clinical/RULES.md. Run ``python -m support.synthetic`` from
 ``tests/`` (or ``python tests/support/synthetic.py``) to regenerate ``fixtures/patients/*.json``.
+
+The expectations follow RULES.md revision 2: section 8 (the V2-n changes) wins over sections 2-5 where they
+differ. An expected card is ``card(rule, unmet)``: the rule id (``source.topic``), its indicator and, for the
+cards in ``WITH_UNMET``, the unmet-criteria list. That list is the ids whose status is ``not-met`` or
+``not-documented`` in the card's machine-readable ``postfusion-cds.criteria`` extension (V2-27), parts
+included, written in the fixed order of RULES.md section 4 with no spaces:
+
+- PATH-CC-INCOMPLETE: ``C1,C2,C3,C4,C5,C6s,C6d,C6p,C7``
+- REV-NOT-MET: ``R1,R2(C...),R3,R4,R5`` (R2 carries its unmet C-ids), e.g. ``R1,R2(C1,C2,C7),R4``
+- SCS-NOT-MET: ``S1(C...,INT),S2,X1,X2,X3,X4,X5,X6`` (S1 carries its unmet C1-C6 ids and INT), e.g.
+  ``S1(INT),X3``
+- SCS-PERM-NOT-MET (V2-21): ``P1,P2``, where P1 = a completed 63650 trial within 90 d and P2 = trial relief
+  (LOCAL ``scs-trial-relief``) >= ``scs.trialReliefPct`` (50 %).
+
+Criteria that are not required (``not-required``) never appear in a list. The hardware cards carry no list:
+H1 (documented failure), H2 (pain source confirmed) and H3 (no pseudarthrosis, V2-4) are read from which HW
+card is shown. Conservative-care evidence (C1-C5) counts only from ``conservative.countFromDays`` (42 d) after
+the index fusion (V2-12), C7 runs from the first counted PT session (V2-13), and a medication is "currently
+active" only if authored within ``medication.currentDays`` (180 d) or valid past T0 (V2-10): the cases keep
+their records on the intended side of those lines.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +58,10 @@ UUID_NAMESPACE = uuid.UUID("6f1c1f0e-3d1b-4f43-9a57-2b8f6a0c5e11")
 
 Json = dict[str, Any]
 
-# The indicator of every rule id (RULES.md section 4, default configuration).
+# The indicator of every rule id (RULES.md section 4 as changed by section 8, revision 2; default
+# configuration). Revision 2 removed REV-ODDS, REV-REDFLAG and HW-REDFLAG (V2-22) and renamed
+# MED-OPIOID-GABA to MED-SEDATING (V2-19). PATH-EARLY stays for a site that turns it on
+# (`pathway.showEarly`), but is off by default (V2-22), so no case at the default configuration expects it.
 INDICATORS = {
     **{f"RF-{n}": "critical" for n in range(1, 8)},
     "LAB-CRP": "warning",
@@ -44,23 +69,27 @@ INDICATORS = {
     "PATH-EARLY": "info",
     "PATH-CC-INCOMPLETE": "warning",
     "PATH-CC-COMPLETE": "info",
+    "HW-EARLY": "warning",  # V2-6 (patient-view)
     "RISK-SMOKE": "info",
     "RISK-DEP": "info",
+    "RISK-WEIGHT": "info",  # V2-20
     "VITD-LOW": "info",
-    "MED-OPIOID-GABA": "warning",
+    "MED-SEDATING": "warning",  # V2-19
     "REV-MET": "info",
     "REV-NOT-MET": "warning",
-    "REV-REDFLAG": "info",
-    "REV-ODDS": "info",
     "HW-MET": "info",
     "HW-FAIL-ONLY": "info",
     "HW-BLOCK-ONLY": "warning",
     "HW-NOT-SUPPORTED": "warning",
-    "HW-REDFLAG": "info",
+    "HW-NONUNION": "warning",  # V2-4
+    "HW-INFECTION": "warning",  # V2-5
     "SCS-MET": "info",
     "SCS-NOT-MET": "warning",
+    "SCS-PERM-MET": "info",  # V2-21
+    "SCS-PERM-NOT-MET": "warning",  # V2-21
 }
-WITH_UNMET = {"PATH-CC-INCOMPLETE", "REV-NOT-MET", "SCS-NOT-MET"}
+# Cards that carry an unmet-criteria list (the ids of the card's `postfusion-cds.criteria` extension, V2-27).
+WITH_UNMET = {"PATH-CC-INCOMPLETE", "REV-NOT-MET", "SCS-NOT-MET", "SCS-PERM-NOT-MET"}
 
 # Code tables (RULES.md section 3): code -> display.
 CPT_DISPLAY = {
@@ -627,7 +656,7 @@ def p03() -> Chart:
     ch.call(
         "sign-revision",
         "order-sign",
-        [card("REV-NOT-MET", "R2(C1,C2,C5,C7),R3,R4,R5"), card("REV-ODDS")],
+        [card("REV-NOT-MET", "R2(C1,C2,C5,C7),R3,R4,R5")],
         drafts=[revision],
     )
     ch.call("sign-scs", "order-sign", [card("SCS-NOT-MET", "S1(C1,C2,C5,INT),X3")], drafts=[scs])
@@ -652,7 +681,7 @@ def p04() -> Chart:
     ch.call(
         "select-revision",
         "order-select",
-        [card("REV-NOT-MET", "R4"), card("REV-ODDS")],
+        [card("REV-NOT-MET", "R4")],
         drafts=[revision],
         selections=[revision],
     )
@@ -664,7 +693,8 @@ def p05() -> Chart:
     ch = Chart(
         "p05-rev-met-pseudarthrosis",
         "All revision criteria met: complete care, ODI 52 %, imaging-symptom correlation attested from a CT, "
-        "confirmed pseudarthrosis; an earlier laminotomy makes this lumbar surgery #3.",
+        "confirmed pseudarthrosis: REV-MET. An earlier laminotomy makes this lumbar surgery #3; the repeat-"
+        "surgery figure is now part of the REV card's detail, not a REV-ODDS card (V2-22).",
         gender="male",
     )
     ch.add(procedure("63030", performed=days_ago(1100)))
@@ -687,7 +717,7 @@ def p05() -> Chart:
     ch.add(condition("M96.0", onset=days_ago(100)))
     revision = ch.draft_order("22612")
     ch.call("chart-open", "patient-view", [card("PATH-CC-COMPLETE")])
-    ch.call("sign-revision", "order-sign", [card("REV-MET"), card("REV-ODDS")], drafts=[revision])
+    ch.call("sign-revision", "order-sign", [card("REV-MET")], drafts=[revision])
     return ch
 
 
@@ -695,7 +725,9 @@ def p05() -> Chart:
 def p06() -> Chart:
     ch = Chart(
         "p06-early-exploration",
-        "Fusion 45 d ago with low back pain: PATH-EARLY; an exploration (22830) draft fails R1 and the rest.",
+        "Fusion 45 d ago with low back pain: inside the healing window, where PATH-EARLY is off by default "
+        "(V2-22), so chart open gives no card. An exploration (22830) draft fails R1 and the rest; the "
+        "ibuprofen on post-op day 15 is post-operative analgesia, not an NSAID trial (V2-12): C4 unmet.",
     )
     ch.fusion(45)
     ch.add(condition("M54.50", onset=days_ago(40)))
@@ -703,11 +735,11 @@ def p06() -> Chart:
     ch.never_smoked()
     ch.nsaid(30, "197806", status="active")
     exploration = ch.draft_order("22830")
-    ch.call("chart-open", "patient-view", [card("PATH-EARLY")])
+    ch.call("chart-open", "patient-view", [])
     ch.call(
         "sign-exploration",
         "order-sign",
-        [card("REV-NOT-MET", "R1,R2(C1,C2,C7),R3,R4,R5"), card("REV-ODDS")],
+        [card("REV-NOT-MET", "R1,R2(C1,C2,C4,C7),R3,R4,R5")],
         drafts=[exploration],
     )
     return ch
@@ -852,13 +884,14 @@ def p14() -> Chart:
 def p15() -> Chart:
     ch = Chart(
         "p15-depression-expired-rx",
-        "Recurrent depression whose duloxetine order is still 'active' but its validityPeriod ended 30 d "
-        "ago: untreated, so C6d unmet and RISK-DEP.",
+        "Recurrent depression whose duloxetine order (authored 150 d ago, within medication.currentDays) "
+        "is still 'active' but its validityPeriod ended 30 d ago: not currently active (V2-10), untreated, "
+        "so C6d unmet and RISK-DEP.",
     )
     in_scope(ch)
     ch.add(condition("F33.1", onset=days_ago(300)))
     ch.add(observation("44261-6", effective=days_ago(20), value=12))
-    ch.add(medication_request("615186", authored=days_ago(250), validity_end=days_ago(30)))
+    ch.add(medication_request("615186", authored=days_ago(150), validity_end=days_ago(30)))
     ch.full_conservative_care(300)
     ch.call("chart-open", "patient-view", [card("PATH-CC-INCOMPLETE", "C6d"), card("RISK-DEP")])
     return ch
@@ -885,7 +918,8 @@ def p17() -> Chart:
     ch = Chart(
         "p17-crp-too-early",
         "Fusion 20 d ago, CRP 40 mg/L drawn 16 d post-op (before 42 d, not interpreted), normal temperature: "
-        "PATH-EARLY only.",
+        "no LAB-CRP and no red flag; inside the healing window PATH-EARLY is off by default (V2-22), so no "
+        "card at all.",
     )
     ch.fusion(20)
     ch.add(condition("M54.50", onset=days_ago(15)))
@@ -893,7 +927,7 @@ def p17() -> Chart:
     ch.never_smoked()
     ch.add(observation("1988-5", effective=days_ago(4), value=40, unit="mg/L"))
     ch.add(observation("8310-5", effective=instant_ago(4), value=37.4, unit="Cel"))
-    ch.call("chart-open", "patient-view", [card("PATH-EARLY")])
+    ch.call("chart-open", "patient-view", [])
     return ch
 
 
@@ -901,25 +935,20 @@ def p17() -> Chart:
 def p18() -> Chart:
     ch = Chart(
         "p18-rf1-cauda-equina-opioid",
-        "Cauda equina (G83.4) 3 d ago with active oxycodone + gabapentin SCDs: RF-1 suppresses PATH; "
-        "revision and hardware drafts get REV-REDFLAG / HW-REDFLAG.",
+        "Cauda equina (G83.4) 3 d ago with current oxycodone + gabapentin SCDs (both authored within 180 d, "
+        "V2-10): RF-1 suppresses PATH, MED-SEDATING (V2-19); revision and hardware drafts get RF-1 and no "
+        "REV/HW card (REV-REDFLAG and HW-REDFLAG are gone, V2-22).",
         gender="male",
     )
     in_scope(ch)
     ch.full_conservative_care(300)
     ch.add(condition("G83.4", onset=days_ago(3)))
     ch.add(medication_request("1049621", authored=days_ago(60)))
-    ch.add(medication_request("310434", authored=days_ago(200)))
+    ch.add(medication_request("310434", authored=days_ago(120)))
     revision, removal = ch.draft_order("22612"), ch.draft_order("22852")
-    ch.call("chart-open", "patient-view", [card("RF-1"), card("MED-OPIOID-GABA")])
-    ch.call("sign-revision", "order-sign", [card("RF-1"), card("REV-REDFLAG")], drafts=[revision])
-    ch.call(
-        "select-removal",
-        "order-select",
-        [card("RF-1"), card("HW-REDFLAG")],
-        drafts=[removal],
-        selections=[removal],
-    )
+    ch.call("chart-open", "patient-view", [card("RF-1"), card("MED-SEDATING")])
+    ch.call("sign-revision", "order-sign", [card("RF-1")], drafts=[revision])
+    ch.call("select-removal", "order-select", [card("RF-1")], drafts=[removal], selections=[removal])
     return ch
 
 
@@ -940,8 +969,9 @@ def p19() -> Chart:
 def p20() -> Chart:
     ch = Chart(
         "p20-rf3-fever-degf-scs",
-        "Fever 102.2 [degF] (39 Cel) with wound drainage: RF-3. At order-sign the revision and removal gates "
-        "are suppressed (REV-REDFLAG, HW-REDFLAG) while SCS is still evaluated and fails only X6.",
+        "Fever 102.2 [degF] (39 Cel, above redFlag.feverC 38.5) with wound drainage: RF-3. At order-sign the "
+        "revision and removal gates are not evaluated and show no card (V2-22) while SCS is still evaluated "
+        "(section 2.6) and fails only X6.",
     )
     in_scope(ch, nrs=7)
     ch.add(condition("M54.16", onset=days_ago(320)))
@@ -962,7 +992,7 @@ def p20() -> Chart:
     ch.call(
         "sign-three-procedures",
         "order-sign",
-        [card("RF-3"), card("REV-REDFLAG"), card("HW-REDFLAG"), card("SCS-NOT-MET", "X6")],
+        [card("RF-3"), card("SCS-NOT-MET", "X6")],
         drafts=drafts,
     )
     return ch
@@ -1036,20 +1066,22 @@ def p24() -> Chart:
 def p25() -> Chart:
     ch = Chart(
         "p25-hw-met-select-vs-sign",
-        "Confirmed rod breakage (T84.216A) and an 85 % hardware block: HW-MET. Two drafts (removal and "
-        "oxycodone, with gabapentin active): order-select sees only the selected one, order-sign both.",
+        "Confirmed rod breakage (T84.216A), no pseudarthrosis (H3) and an 85 % hardware block: HW-MET. "
+        "Two drafts (removal and oxycodone, with gabapentin current: authored 120 d ago, V2-10): "
+        "order-select sees only the selected one, order-sign both; the opioid draft gives MED-SEDATING "
+        "(V2-19).",
         gender="male",
     )
     in_scope(ch, fusion_days=500)
     ch.full_conservative_care(300)
     ch.add(condition("T84.216A", onset=days_ago(60)))
     ch.add(observation("hardware-block-relief", system=LOCAL, effective=days_ago(30), value=85, unit="%"))
-    ch.add(medication_request("310431", authored=days_ago(200)))
+    ch.add(medication_request("310431", authored=days_ago(120)))
     removal, opioid = ch.draft_order("22852"), ch.draft_medication("1049621")
     both = [removal, opioid]
     ch.call("select-removal", "order-select", [card("HW-MET")], drafts=both, selections=[removal])
-    ch.call("select-opioid", "order-select", [card("MED-OPIOID-GABA")], drafts=both, selections=[opioid])
-    ch.call("sign-both", "order-sign", [card("HW-MET"), card("MED-OPIOID-GABA")], drafts=both)
+    ch.call("select-opioid", "order-select", [card("MED-SEDATING")], drafts=both, selections=[opioid])
+    ch.call("sign-both", "order-sign", [card("HW-MET"), card("MED-SEDATING")], drafts=both)
     return ch
 
 
@@ -1196,14 +1228,16 @@ def p31() -> Chart:
 def p32() -> Chart:
     ch = Chart(
         "p32-scs-early-instability-not-cleared",
-        "Fusion 120 d ago, care complete (earliest evidence 110 d), lumbar instability, psych evaluation but "
-        "not cleared: SCS fails S1(INT),S2,X1,X3 and the revision draft fails R1,R3,R4,R5.",
+        "Fusion 160 d ago (under 180 d), care complete: NSAID, 8 PT sessions and CBT all from post-op day "
+        "48 on (V2-12) and PT begun 110 d ago (C7, V2-13); lumbar instability, psych evaluation but not "
+        "cleared: SCS fails S1(INT),S2,X1,X3 and the revision draft fails R1,R3,R4,R5. (Revision 1 had the "
+        "care from post-op day 10, which no longer counts.)",
     )
-    in_scope(ch, fusion_days=120)
+    in_scope(ch, fusion_days=160)
     ch.add(condition("M53.2X6", onset=days_ago(30)))
-    ch.nsaid(110, "197806")
-    ch.pt_course(105)
-    ch.cbt(80)
+    ch.nsaid(112, "197806")
+    ch.pt_course(110)
+    ch.cbt(90)
     ch.add(procedure("90791", performed=days_ago(50)))
     ch.add(
         observation(
@@ -1218,7 +1252,7 @@ def p32() -> Chart:
     ch.call(
         "sign-scs-and-revision",
         "order-sign",
-        [card("SCS-NOT-MET", "S1(INT),S2,X1,X3"), card("REV-NOT-MET", "R1,R3,R4,R5"), card("REV-ODDS")],
+        [card("SCS-NOT-MET", "S1(INT),S2,X1,X3"), card("REV-NOT-MET", "R1,R3,R4,R5")],
         drafts=[scs, revision],
     )
     return ch
@@ -1229,7 +1263,8 @@ def p33() -> Chart:
     ch = Chart(
         "p33-revision-resets-index",
         "Fusion 900 d ago with full care afterwards, then a revision fusion 150 d ago: the index resets, so "
-        "only the post-revision NSAID counts (C1,C2,C3,C5 unmet) and R1/X1 are not met.",
+        "only the post-revision NSAID (post-op day 50, V2-12) counts (C1,C2,C3,C5 unmet) and R1/X1 are not "
+        "met; with no counted PT since the new index the failure clock C7 is not documented (V2-13).",
         gender="male",
     )
     ch.fusion(900)
@@ -1242,14 +1277,14 @@ def p33() -> Chart:
     ch.pain(nrs=7, onset=100)
     ch.add(condition("M54.16", onset=days_ago(120)))
     ch.never_smoked()
-    ch.nsaid(120, "5640", status="active")
+    ch.nsaid(100, "5640", status="active")
     ch.add(condition("T84.226A", onset=days_ago(30)))
     exploration, scs = ch.draft_order("22830"), ch.draft_order("63650")
-    ch.call("chart-open", "patient-view", [card("PATH-CC-INCOMPLETE", "C1,C2,C3,C5")])
+    ch.call("chart-open", "patient-view", [card("PATH-CC-INCOMPLETE", "C1,C2,C3,C5,C7")])
     ch.call(
         "sign-exploration",
         "order-sign",
-        [card("REV-NOT-MET", "R1,R2(C1,C2,C3,C5),R3,R4"), card("REV-ODDS")],
+        [card("REV-NOT-MET", "R1,R2(C1,C2,C3,C5,C7),R3,R4")],
         drafts=[exploration],
     )
     ch.call("sign-scs", "order-sign", [card("SCS-NOT-MET", "S1(C1,C2,C3,C5,INT),S2,X1,X3")], drafts=[scs])
@@ -1294,8 +1329,9 @@ def p35() -> Chart:
 def p36() -> Chart:
     ch = Chart(
         "p36-product-codes-and-text-medication",
-        "Product-level SCD codes (naproxen 500 mg, tramadol 50 mg) and a pregabalin known only by its text: "
-        "C3/C4 met, and tramadol + pregabalin give MED-OPIOID-GABA.",
+        "Product-level SCD codes (naproxen 250 mg, tramadol 50 mg) and a pregabalin known only by its text "
+        "(authored 150 d ago, so still current, V2-10): C3/C4 met, and tramadol + pregabalin give "
+        "MED-SEDATING (V2-19).",
         gender="male",
     )
     in_scope(ch)
@@ -1304,10 +1340,10 @@ def p36() -> Chart:
     ch.pt_course(295)
     ch.cbt(280)
     ch.cbt(255)
-    ch.add(medication_request(None, authored=days_ago(290), text="Pregabalin 75 mg capsule"))
+    ch.add(medication_request(None, authored=days_ago(150), text="Pregabalin 75 mg capsule"))
     ch.esi(220, "64483")
     ch.add(medication_request("836395", authored=days_ago(40)))
-    ch.call("chart-open", "patient-view", [card("PATH-CC-COMPLETE"), card("MED-OPIOID-GABA")])
+    ch.call("chart-open", "patient-view", [card("PATH-CC-COMPLETE"), card("MED-SEDATING")])
     return ch
 
 
@@ -1316,7 +1352,8 @@ def p37() -> Chart:
     ch = Chart(
         "p37-expired-opioid-draft-opioid",
         "Current gabapentin with an oxycodone order whose validityPeriod ended 20 d ago: no combination at "
-        "chart open; a draft oxycodone creates it; a draft PT referral alone triggers nothing.",
+        "chart open; a draft oxycodone creates it (MED-SEDATING, V2-19); a draft PT referral alone triggers "
+        "nothing.",
     )
     in_scope(ch)
     ch.full_conservative_care(300)
@@ -1326,7 +1363,7 @@ def p37() -> Chart:
     referral = ch.draft(service_request("91251008", system=SNOMED, status="draft", authored=T0_TEXT))
     ch.call("chart-open", "patient-view", [card("PATH-CC-COMPLETE")])
     ch.call("select-referral", "order-select", [], drafts=[opioid, referral], selections=[referral])
-    ch.call("sign-both", "order-sign", [card("MED-OPIOID-GABA")], drafts=[opioid, referral])
+    ch.call("sign-both", "order-sign", [card("MED-SEDATING")], drafts=[opioid, referral])
     return ch
 
 
@@ -1350,15 +1387,15 @@ def p38() -> Chart:
 def p39() -> Chart:
     ch = Chart(
         "p39-boundary-fusion-89-days",
-        "Boundary probe: fusion exactly 89 d before T0 is still inside the 90-day healing "
-        "window: PATH-EARLY.",
+        "Boundary probe: fusion exactly 89 d before T0 is still inside the 90-day healing window, where "
+        "PATH-EARLY is off by default (V2-22): no card, where p40 one day later gets PATH-CC-INCOMPLETE.",
     )
     ch.fusion(89)
     ch.add(condition("M54.50", onset=days_ago(80)))
     ch.nrs(6, 3)
     ch.never_smoked()
     ch.nsaid(80, "197806", status="active")
-    ch.call("chart-open", "patient-view", [card("PATH-EARLY")])
+    ch.call("chart-open", "patient-view", [])
     return ch
 
 
@@ -1367,22 +1404,24 @@ def p40() -> Chart:
     ch = Chart(
         "p40-boundary-fusion-90-days",
         "Boundary probe: fusion exactly 90 d before T0 leaves the healing window (>= 90 d): the conservative-"
-        "care pathway applies, with under 90 d of care.",
+        "care pathway applies, with no PT (C7 not documented) and an ibuprofen on post-op day 10 that is "
+        "post-operative analgesia, not an NSAID trial (V2-12): C4 unmet.",
     )
     ch.fusion(90)
     ch.add(condition("M54.50", onset=days_ago(80)))
     ch.nrs(6, 3)
     ch.never_smoked()
     ch.nsaid(80, "197806", status="active")
-    ch.call("chart-open", "patient-view", [card("PATH-CC-INCOMPLETE", "C1,C2,C7")])
+    ch.call("chart-open", "patient-view", [card("PATH-CC-INCOMPLETE", "C1,C2,C4,C7")])
     return ch
 
 
 def _revision_at(ch: Chart, fusion_days: int) -> str:
-    """Complete care over 170 d, ODI exactly 41 %, a facet block of exactly 50 % and confirmed
-    pseudarthrosis: every revision criterion but R1 sits on or away from its threshold on the met side."""
+    """Complete care from 130 d before T0 (post-op day 49 or later, V2-12; PT from 125 d, C7 V2-13), ODI
+    exactly 41 %, a facet block (V2-15) of exactly 50 % and confirmed pseudarthrosis: every revision
+    criterion but R1 sits on or away from its threshold on the met side."""
     in_scope(ch, fusion_days=fusion_days)
-    ch.full_conservative_care(170)
+    ch.full_conservative_care(130)
     ch.add(observation("97909-6", effective=days_ago(30), value=41, unit="%"))
     block_type = {"code": code_of("block-type", LOCAL), "valueCodeableConcept": code_of("facet", LOCAL)}
     ch.add(
@@ -1408,7 +1447,7 @@ def p41() -> Chart:
         gender="male",
     )
     revision = _revision_at(ch, 180)
-    ch.call("sign-revision", "order-sign", [card("REV-MET"), card("REV-ODDS")], drafts=[revision])
+    ch.call("sign-revision", "order-sign", [card("REV-MET")], drafts=[revision])
     return ch
 
 
@@ -1420,7 +1459,7 @@ def p42() -> Chart:
         gender="male",
     )
     revision = _revision_at(ch, 179)
-    ch.call("sign-revision", "order-sign", [card("REV-NOT-MET", "R1"), card("REV-ODDS")], drafts=[revision])
+    ch.call("sign-revision", "order-sign", [card("REV-NOT-MET", "R1")], drafts=[revision])
     return ch
 
 
@@ -1477,14 +1516,15 @@ def p44() -> Chart:
 def p45() -> Chart:
     ch = Chart(
         "p45-scs-sud-treated-by-text-medication",
-        "Active opioid use disorder treated with buprenorphine/naloxone known only by its text (X4 met), and "
-        "depression treated by psychotherapy (90837) 60 d ago (X5 met): SCS-MET.",
+        "Active opioid use disorder treated with a current buprenorphine/naloxone (authored 150 d ago, "
+        "V2-10) known only by its text (X4 met), and depression treated by psychotherapy (90837) 60 d ago "
+        "(X5 met): SCS-MET.",
     )
     in_scope(ch, fusion_days=500, nrs=8)
     ch.add(condition("F11.20", onset=days_ago(300)))
     ch.add(
         medication_request(
-            None, authored=days_ago(250), text="Buprenorphine 8 mg / naloxone 2 mg sublingual film"
+            None, authored=days_ago(150), text="Buprenorphine 8 mg / naloxone 2 mg sublingual film"
         )
     )
     ch.add(condition("F32.A", onset=days_ago(200)))
@@ -1503,8 +1543,8 @@ def p46() -> Chart:
     ch = Chart(
         "p46-redflag-with-medication-draft-only",
         "Provisional cauda equina (counts, safety bias) and progressive weakness: RF-1, RF-2 at chart open; "
-        "a draft oxycodone with gabapentin active gets only MED-OPIOID-GABA (no procedure draft, so no RF "
-        "cards); a selected non-trigger referral gets nothing.",
+        "a draft oxycodone with gabapentin active gets only MED-SEDATING (V2-19; no procedure draft, so no "
+        "RF cards); a selected non-trigger referral gets nothing.",
     )
     in_scope(ch)
     ch.full_conservative_care(300)
@@ -1515,9 +1555,9 @@ def p46() -> Chart:
     referral = ch.draft(service_request("91251008", system=SNOMED, status="draft", authored=T0_TEXT))
     both = [opioid, referral]
     ch.call("chart-open", "patient-view", [card("RF-1"), card("RF-2")])
-    ch.call("select-opioid", "order-select", [card("MED-OPIOID-GABA")], drafts=both, selections=[opioid])
+    ch.call("select-opioid", "order-select", [card("MED-SEDATING")], drafts=both, selections=[opioid])
     ch.call("select-referral", "order-select", [], drafts=both, selections=[referral])
-    ch.call("sign-both", "order-sign", [card("MED-OPIOID-GABA")], drafts=both)
+    ch.call("sign-both", "order-sign", [card("MED-SEDATING")], drafts=both)
     return ch
 
 
@@ -1525,9 +1565,9 @@ def p46() -> Chart:
 def p47() -> Chart:
     ch = Chart(
         "p47-quiet-traps-medication-statement",
-        "Old urinary retention (not new), fever 101 [degF] (38.3 Cel) with drainage, unknown smoking status, "
-        "depression in partial remission and a PHQ-9 older than 365 d: none fires; a reported oxycodone "
-        "MedicationStatement with pregabalin gives MED-OPIOID-GABA.",
+        "Old urinary retention (not new), fever 101 [degF] (38.3 Cel, not above redFlag.feverC 38.5) with "
+        "drainage, unknown smoking status, depression in partial remission and a PHQ-9 older than 365 d: "
+        "none fires; a reported oxycodone MedicationStatement with pregabalin gives MED-SEDATING (V2-19).",
     )
     in_scope(ch)
     ch.resources = [r for r in ch.resources if r["code"]["coding"][0]["code"] != "266919005"]
@@ -1540,7 +1580,7 @@ def p47() -> Chart:
     ch.add(observation("44261-6", effective=days_ago(400), value=16))
     ch.add(medication_statement("7804", effective=days_ago(30)))
     ch.add(medication_request("187832", authored=days_ago(90)))
-    ch.call("chart-open", "patient-view", [card("PATH-CC-COMPLETE"), card("MED-OPIOID-GABA")])
+    ch.call("chart-open", "patient-view", [card("PATH-CC-COMPLETE"), card("MED-SEDATING")])
     return ch
 
 
@@ -1548,8 +1588,10 @@ def p47() -> Chart:
 def p48() -> Chart:
     ch = Chart(
         "p48-pcs-fusion-osteomyelitis-hscrp",
-        "Fusion coded in ICD-10-PCS (0SG00AJ) with a performedPeriod; lumbar osteomyelitis 5 d ago: RF-3, "
-        "with hs-CRP 25 mg/L (LAB-CRP) and vitamin D 50 nmol/L (20 ng/mL, VITD-LOW); SCS fails X3 and X6.",
+        "Fusion coded in ICD-10-PCS (0SG00AJ, lumbar, V2-9) with a performedPeriod and post-fusion pain "
+        "(M96.1 from 250 d ago, V2-2); lumbar osteomyelitis 5 d ago: RF-3, with hs-CRP 25 mg/L (LAB-CRP) "
+        "and vitamin D 50 nmol/L (20 ng/mL, VITD-LOW); SCS fails X3 and X6 (V2-8: LAB-CRP also makes X6 "
+        "not met).",
         gender="male",
     )
     ch.add(
@@ -1560,7 +1602,7 @@ def p48() -> Chart:
             display="Fusion of lumbar vertebral joint with interbody fusion device, posterior approach",
         )
     )
-    ch.pain()
+    ch.pain(onset=250)
     ch.never_smoked()
     ch.full_conservative_care(250)
     ch.add(procedure("64493", performed=days_ago(120)))
@@ -1588,9 +1630,18 @@ def p49() -> Chart:
     return ch
 
 
+# Modules beside this one that add revision-2 cases with @case (imported on first build, so they can
+# import this module's builders without a cycle).
+CASE_MODULES = ("synthetic_v2_safety", "synthetic_v2_conservative", "synthetic_v2_surgery")
+
+
 def build_cases() -> list[Json]:
-    """Every case as its JSON document."""
-    return [build().to_json() for build in CASES]
+    """Every case as its JSON document, ordered by case id."""
+    for name in CASE_MODULES:
+        if (Path(__file__).parent / f"{name}.py").exists():
+            importlib.import_module(f"support.{name}")
+    charts = [build() for build in CASES]
+    return [chart.to_json() for chart in sorted(charts, key=lambda chart: chart.case_id)]
 
 
 def write(directory: Path = PATIENTS_DIR) -> list[Path]:
@@ -1618,4 +1669,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    importlib.import_module("support.synthetic").main()  # one module instance, so cases register once

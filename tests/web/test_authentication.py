@@ -72,7 +72,7 @@ def test_signed_calls_from_a_trusted_client_are_served(secured, caplog):
             headers=bearer(f"http://testserver{CALL}/feedback"),
         )
     assert discovery.status_code == 200 and len(discovery.json()["services"]) == 3
-    assert call.status_code == 200 and rule_ids(call) == [("REV-NOT-MET", "warning"), ("REV-ODDS", "info")]
+    assert call.status_code == 200 and rule_ids(call) == [("REV-NOT-MET", "warning")]
     assert feedback.status_code == 200
     assert caplog.text.count(f"iss={ISS} status=200") == 3
 

@@ -32,11 +32,11 @@ def test_prefetch_asks_for_exactly_the_data_the_rules_read(client):
         "medicationStatements",
         "observations",
     }
-    record |= {"procedures", "serviceRequests"}
-    # patient-view rules never read diagnostic reports; the revision and hardware rules do
+    record |= {"procedures", "serviceRequests", "diagnosticReports"}
+    # patient-view reads reports too since revision 2: a hardware problem found early (V2-6)
     assert set(services["patient-view"]["prefetch"]) == record
     order = services["order-sign"]["prefetch"]
-    assert set(order) == record | {"diagnosticReports"}
+    assert set(order) == record
     assert services["order-select"]["prefetch"] == order
     # observations are narrowed to exactly the codes the rules look at
     observations = order["observations"].split("&code=")[1].split(",")
