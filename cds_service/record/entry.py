@@ -20,12 +20,14 @@ DATE_FIELDS: dict[str, tuple[str, ...]] = {
     "DiagnosticReport": ("effectiveDateTime", "effectivePeriod", "issued"),
     "ServiceRequest": ("occurrenceDateTime", "occurrencePeriod", "authoredOn"),
     "AllergyIntolerance": ("onsetDateTime", "recordedDate"),
+    "Encounter": ("period",),
 }
 
 CODE_FIELDS: dict[str, tuple[str, ...]] = {
     "MedicationRequest": ("medicationCodeableConcept",),
     "MedicationStatement": ("medicationCodeableConcept",),
     "DiagnosticReport": ("conclusionCode", "code"),
+    "Encounter": ("type", "serviceType", "reasonCode"),  # a hospice or palliative-care stay (V2-11)
 }
 
 
@@ -82,7 +84,13 @@ def make_entry(resource: Resource) -> Entry:
     instant = first_instant(resource, DATE_FIELDS.get(type_, ()))
     dispense = resource.get("dispenseRequest") if type_ == "MedicationRequest" else None
     validity = dispense.get("validityPeriod") if isinstance(dispense, dict) else None
-    period = resource.get("performedPeriod") or resource.get("effectivePeriod") or validity or {}
+    period = (
+        resource.get("performedPeriod")
+        or resource.get("effectivePeriod")
+        or resource.get("period")
+        or validity
+        or {}
+    )
     end = parse_date(period.get("end")) if isinstance(period, dict) else None
     return Entry(
         resource=resource,

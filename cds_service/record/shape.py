@@ -92,7 +92,7 @@ CHECKS: dict[str, Callable[[Any, str], TypeErrors]] = {
     },
     "conclusionCode": _concepts,
     **{
-        field: _period if field.endswith("Period") else _date
+        field: _period if field.lower().endswith("period") else _date
         for fields in DATE_FIELDS.values()
         for field in fields
     },

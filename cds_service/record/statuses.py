@@ -89,6 +89,7 @@ PROFILES: dict[str, dict[str, StatusTest]] = {
     "DiagnosticReport": {"final": _statuses("final", "amended", "corrected", "appended")},
     "ServiceRequest": {"recorded": _statuses("active", "completed")},
     "AllergyIntolerance": {"active": _allergy_active},
+    "Encounter": {"ongoing": _statuses("in-progress", "onleave")},
 }
 
 DEFAULT_PROFILE: dict[str, str] = {
@@ -100,6 +101,7 @@ DEFAULT_PROFILE: dict[str, str] = {
     "DiagnosticReport": "final",
     "ServiceRequest": "recorded",
     "AllergyIntolerance": "active",
+    "Encounter": "ongoing",
 }
 
 

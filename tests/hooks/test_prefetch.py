@@ -59,6 +59,7 @@ def test_missing_prefetch_is_fetched_with_the_bearer_token(order_sign):
         "/fhir/AllergyIntolerance",
         "/fhir/Condition",
         "/fhir/DiagnosticReport",
+        "/fhir/Encounter",
         "/fhir/MedicationRequest",
         "/fhir/MedicationStatement",
         "/fhir/Observation",
@@ -210,7 +211,7 @@ def test_slow_fhir_server_is_412_quickly(order_sign):
     elapsed = time.monotonic() - started
     assert response.status_code == 412
     assert elapsed < 3, elapsed  # fhir_timeout_s is 1 s in tests; keys are fetched concurrently
-    assert len(response.json()["issue"]) == 8
+    assert len(response.json()["issue"]) == 9  # one per prefetch key
 
 
 def test_fhir_server_not_allowlisted_is_412_without_a_connection(fhir, client_factory):

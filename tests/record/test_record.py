@@ -352,9 +352,22 @@ def test_profile_test_for_unknown_names() -> None:
     """An unknown profile is a rule error (None); a type without profiles accepts everything by default."""
     assert profile_test("Condition", "current") is None
     assert profile_test("Encounter", "final") is None
-    anything = profile_test("Encounter", None)
+    anything = profile_test("Location", None)
     assert anything is not None
-    assert anything(make_entry({"resourceType": "Encounter", "id": "e", "status": "cancelled"}), T0) is True
+    assert anything(make_entry({"resourceType": "Location", "id": "l", "status": "inactive"}), T0) is True
+
+
+def test_an_encounter_is_ongoing_while_in_progress_or_on_leave() -> None:
+    """A hospice stay counts while it lasts (V2-11); a finished or cancelled one does not."""
+    ongoing = profile_test("Encounter", None)
+    assert ongoing is not None
+    for status, expected in (
+        ("in-progress", True),
+        ("onleave", True),
+        ("finished", False),
+        ("cancelled", False),
+    ):
+        assert ongoing(make_entry({"resourceType": "Encounter", "id": "e", "status": status}), T0) is expected
 
 
 def test_resources_of_bundle_single_resource_and_junk() -> None:

@@ -1,5 +1,6 @@
 """Revision-2 cases of the safety area (RULES.md section 8.1): who is evaluated, red flags, scope, lumbar
-fusion and the elective-care exclusions. Cases p50-p59; each fails on revision 1 and passes on revision 2.
+fusion and the elective-care exclusions. Cases p50-p59 and p92-p93; each fails on revision 1 and passes on
+revision 2.
 
 The expected cards are written from RULES.md section 8 (revision 2), not from the plan definitions. The
 edges that a whole case cannot isolate (site parameters, card text, suggestions) are tested in
@@ -12,6 +13,7 @@ from support.synthetic import (
     LOCAL,
     SNOMED,
     Chart,
+    Json,
     card,
     case,
     code_of,
@@ -250,4 +252,56 @@ def p59() -> Chart:
     scs = ch.draft_order("63650")
     ch.call("chart-open", "patient-view", [card("RF-2")])
     ch.call("sign-scs", "order-sign", [card("RF-2")], drafts=[scs])
+    return ch
+
+
+def hospice_stay(status: str, days: int) -> Json:
+    """A hospice Encounter that started n days before T0 (ongoing while in progress)."""
+    return {
+        "resourceType": "Encounter",
+        "status": status,
+        "class": {
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+            "code": "HH",
+            "display": "home health",
+        },
+        "type": [code_of("385763009", SNOMED, "Hospice care")],
+        "period": {"start": days_ago(days), **({"end": days_ago(days - 20)} if status == "finished" else {})},
+    }
+
+
+@case
+def p92() -> Chart:
+    ch = Chart(
+        "p92-v2-11-hospice-encounter",
+        "V2-11: in-scope patient with no conservative care documented, a current smoker, in an ongoing "
+        "hospice stay (Encounter in progress, type SNOMED 385763009 Hospice care) and no palliative-care "
+        "diagnosis: no elective cards at chart open (no PATH-CC-INCOMPLETE, no RISK-SMOKE) and none on a "
+        "revision order. Revision 1 showed both patient-view cards and a revision card.",
+    )
+    in_scope(ch)
+    ch.smoking("449868002", 20)
+    ch.add(hospice_stay("in-progress", 15))
+    revision = ch.draft_order("22612")
+    ch.call("chart-open", "patient-view", [])
+    ch.call("sign-revision", "order-sign", [], drafts=[revision])
+    return ch
+
+
+@case
+def p93() -> Chart:
+    ch = Chart(
+        "p93-v2-11-hospice-stay-ended",
+        "V2-11: the same patient as p92, but the hospice stay ended (Encounter finished 45-25 days ago): "
+        "an ended stay is not ongoing palliative care, so the elective cards apply (conservative care "
+        "incomplete, current smoker).",
+    )
+    in_scope(ch)
+    ch.smoking("449868002", 20)
+    ch.add(hospice_stay("finished", 45))
+    ch.call(
+        "chart-open",
+        "patient-view",
+        [card("PATH-CC-INCOMPLETE", "C1,C2,C4,C6s,C7"), card("RISK-SMOKE")],
+    )
     return ch

@@ -32,8 +32,9 @@ def test_prefetch_asks_for_exactly_the_data_the_rules_read(client):
         "medicationStatements",
         "observations",
     }
-    record |= {"procedures", "serviceRequests", "diagnosticReports"}
-    # patient-view reads reports too since revision 2: a hardware problem found early (V2-6)
+    record |= {"procedures", "serviceRequests", "diagnosticReports", "encounters"}
+    # since revision 2 patient-view reads reports (a hardware problem found early, V2-6) and every hook
+    # reads encounters (an ongoing hospice stay excludes elective cards, V2-11)
     assert set(services["patient-view"]["prefetch"]) == record
     order = services["order-sign"]["prefetch"]
     assert set(order) == record
