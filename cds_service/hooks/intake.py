@@ -6,6 +6,7 @@ type, is refused here with every problem located, before any data is fetched.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,28 @@ class ParsedRequest:
         return selections
 
 
+# Draft types of earlier FHIR versions, and what R4 calls them: an EHR speaking DSTU2 or STU3 would otherwise
+# get a silent empty answer, as if its orders had been reviewed.
+OLDER_FHIR = {
+    "MedicationOrder": ("DSTU2", "MedicationRequest"),
+    "DiagnosticOrder": ("DSTU2", "ServiceRequest"),
+    "ProcedureRequest": ("STU3", "ServiceRequest"),
+    "ReferralRequest": ("STU3", "ServiceRequest"),
+}
+
+
+def _older_fhir(entries: list[Any]) -> Iterator[Issue]:
+    for index, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        if kind in OLDER_FHIR:
+            version, current = OLDER_FHIR[kind]
+            yield Issue(
+                f"'{kind}' is a FHIR {version} resource; this service speaks FHIR R4 (send a {current})",
+                f"context.draftOrders.entry[{index}].resource.resourceType",
+            )
+
+
 def parse_request(body: Any, expected_hook: str) -> ParsedRequest:
     """Validate a decoded JSON body for a service bound to `expected_hook`; InvalidRequest names each
     problem."""
@@ -57,7 +80,7 @@ def parse_request(body: Any, expected_hook: str) -> ParsedRequest:
     drafts = getattr(context, "draftOrders", None)
     if drafts is not None:
         bundle = {"resourceType": "Bundle", "entry": drafts.entry}
-        malformed = [
+        malformed = [*_older_fhir(drafts.entry)] + [
             Issue(f"{problem} (FHIR R4)", location)
             for location, problem in located_type_errors(bundle, "context.draftOrders")
         ]

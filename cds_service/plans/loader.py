@@ -97,8 +97,8 @@ class Loader:
                 self.problem(name, "", "a file must hold one FHIR resource (a JSON object)")
                 continue
             kind = resource.get("resourceType")
-            if kind not in {"PlanDefinition", "Library", "ValueSet"}:
-                self.problem(name, "resourceType", "expected PlanDefinition, Library or ValueSet")
+            if kind not in {"PlanDefinition", "Library", "ValueSet", "CodeSystem"}:
+                self.problem(name, "resourceType", "expected PlanDefinition, Library, ValueSet or CodeSystem")
                 continue
             self.problems.extend(
                 Problem(name, where, message) for where, message in metadata_problems(resource)
@@ -137,8 +137,31 @@ class Loader:
             valueset, problems = compile_valueset(resource)
             for message in problems:
                 self.problem(name, "", message)
+            self.local_codes_defined(name, resource)
             found[key] = valueset
         return found
+
+    def local_codes_defined(self, file: str, resource: dict[str, Any]) -> None:
+        """A value set may use a code of our own code system only if the CodeSystem publishes it (V2-32):
+        that file is what integrators read to know what to send."""
+        defined = {
+            str(concept.get("code"))
+            for _, system in self.files.get("CodeSystem", [])
+            if system.get("url") == canonical.LOCAL_CODES
+            for concept in _all_concepts(system.get("concept") or ())
+        }
+        for part in ("include", "exclude"):
+            for index, include in enumerate((resource.get("compose") or {}).get(part) or ()):
+                if include.get("system") != canonical.LOCAL_CODES:
+                    continue
+                for position, concept in enumerate(include.get("concept") or ()):
+                    if concept.get("code") not in defined:
+                        self.problem(
+                            file,
+                            f"compose.{part}[{index}].concept[{position}].code",
+                            f"local code '{concept.get('code')}' is not in the CodeSystem "
+                            f"{canonical.LOCAL_CODES}",
+                        )
 
     def parameters(self) -> dict[str, Any]:
         params: dict[str, Any] = {}
@@ -662,6 +685,14 @@ def _typed(value: Any, kind: str | None) -> bool:
         return False
     python_type = PARAMETER_TYPES[kind][1]
     return isinstance(value, python_type) and (kind == "boolean" or not isinstance(value, bool))
+
+
+def _all_concepts(concepts: Any) -> Iterator[dict[str, Any]]:
+    """A CodeSystem's concepts, nested ones included."""
+    for concept in concepts:
+        if isinstance(concept, dict):
+            yield concept
+            yield from _all_concepts(concept.get("concept") or ())
 
 
 def _own_string(resource: dict[str, Any], url: str) -> str | None:

@@ -188,3 +188,15 @@ def test_every_call_leaves_one_audit_line_without_patient_data(client, caplog):
 def resources(body: dict):
     for value in body["prefetch"].values():
         yield from (value or {}).get("entry", [])
+
+
+def test_a_dstu2_draft_order_is_refused_naming_the_version(client):
+    """An EHR speaking an older FHIR must hear so, not get an empty answer as if its orders were reviewed."""
+    body = hook_request("order-sign")
+    entry = body["context"]["draftOrders"]["entry"][0]
+    entry["resource"] = {**entry["resource"], "resourceType": "MedicationOrder"}
+    response = post(client, "order-sign", body)
+    assert response.status_code == 400
+    (issue,) = response.json()["issue"]
+    assert "FHIR DSTU2" in issue["diagnostics"] and "MedicationRequest" in issue["diagnostics"]
+    assert issue["expression"] == ["context.draftOrders.entry[0].resource.resourceType"]

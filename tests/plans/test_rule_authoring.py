@@ -189,6 +189,12 @@ BROKEN = {
         ),
         f"{HW}: extension[{HW_CRITERION}]: criterion 'H1' needs 'missing'",
     ),
+    "local code the CodeSystem lacks": (
+        "valuesets/RfWoundDrainage.json",
+        lambda r: r["compose"]["include"][0]["concept"][0].update(code="rf-wound-drainag"),
+        "valuesets/RfWoundDrainage.json: compose.include[0].concept[0].code: local code 'rf-wound-drainag' "
+        "is not in the CodeSystem http://postfusion-cds.org/fhir/CodeSystem/local",
+    ),
     "criterion code twice": (
         HW,
         lambda r: r["extension"].append(r["extension"][HW_CRITERION]),

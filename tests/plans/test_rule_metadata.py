@@ -7,7 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +215,32 @@ def test_validate_lists_missing_metadata_and_exits_1(plans: Path):
     )
     assert result.returncode == 1
     assert f"error: {SURGERY}: version: a Library needs 'version'" in result.stderr
+
+
+def _codings(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if isinstance(node.get("system"), str) and isinstance(node.get("code"), str):
+            yield node
+        for value in node.values():
+            yield from _codings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _codings(value)
+
+
+def test_every_local_code_the_synthetic_patients_send_is_published_in_the_code_system():
+    """The CodeSystem is the integrator's list of what to send (V2-32): the fixtures send nothing else."""
+    system = json.loads((RULES / "codesystems" / "local.json").read_text())
+    published = {concept["code"] for concept in system["concept"]}
+    sent = {
+        coding["code"]
+        for path in (ROOT / "fixtures" / "patients").glob("*.json")
+        for coding in _codings(json.loads(path.read_text()))
+        if coding["system"] == system["url"]
+    }
+    assert sent and sent <= published, sent - published
+    for concept in system["concept"]:
+        properties = {p["code"]: p for p in concept.get("property", [])}
+        assert concept["definition"], concept["code"]
+        if properties.get("value-type", {}).get("valueCode") == "Quantity":
+            assert properties.get("unit"), f"{concept['code']} is a quantity without a unit"
