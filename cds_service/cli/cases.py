@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from ..config import bundled
-from ..plans.canonical import CRITERIA_EXTENSION
+from ..plans.cards import unmet_of_card
 
 CASES_DIR = bundled("fixtures") / "patients"
 FIXTURE_TAG = {"system": "http://postfusion-cds.org/fhir/CodeSystem/fixture", "code": "synthetic-patient"}
@@ -87,18 +87,10 @@ def request_for(
     return body
 
 
-UNMET = frozenset({"not-met", "not-documented"})
-
-
 def id_list(card: dict[str, Any]) -> str:
     """The unmet criteria of a card's machine-readable checklist (V2-27), in order, each with its unmet
     parts: `R1,R2(C1,C7),R4`. Summaries are plain words, so this is what acceptance compares."""
-    unmet = []
-    for item in (card.get("extension") or {}).get(CRITERIA_EXTENSION, ()):
-        if item.get("status") in UNMET:
-            parts = [part["id"] for part in item.get("parts", ()) if part.get("status") in UNMET]
-            unmet.append(f"{item['id']}({','.join(parts)})" if parts else item["id"])
-    return ",".join(unmet)
+    return ",".join(f"{code}({','.join(parts)})" if parts else code for code, parts in unmet_of_card(card))
 
 
 def describe(cards: list[dict[str, Any]]) -> list[str]:

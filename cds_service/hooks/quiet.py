@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..plans.canonical import CRITERIA_EXTENSION, DRAFT_EXTENSION
+from ..plans.canonical import DRAFT_EXTENSION
+from ..plans.cards import unmet_of_card
 from ..record import Entry
 from ..store import PatientKeys, QuietCards, ShownCard
 from ..types import JSONObject
@@ -24,17 +25,11 @@ log = logging.getLogger("cds_service.hooks")
 
 SNOOZE_DAYS = "feedback.snoozeDays"  # the Library parameter; a rule set without it never snoozes
 REPEAT_WINDOW = timedelta(minutes=60)
-UNMET = frozenset({"not-met", "not-documented"})
 
 
 def unmet_signature(card: JSONObject) -> tuple[str, ...]:
     """The ids, in checklist order and parts included, of the card's criteria not met or not documented."""
-    ids: list[str] = []
-    for item in (card.get("extension") or {}).get(CRITERIA_EXTENSION) or ():
-        if item.get("status") in UNMET:
-            ids.append(item["id"])
-        ids.extend(part["id"] for part in item.get("parts") or () if part.get("status") in UNMET)
-    return tuple(ids)
+    return tuple(code for criterion, parts in unmet_of_card(card) for code in (criterion, *parts))
 
 
 def _rule(card: JSONObject) -> str:

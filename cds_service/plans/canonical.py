@@ -41,4 +41,5 @@ CRITERION_PARTS = (
     "breakdown",
 )
 CRITERIA_EXTENSION = "postfusion-cds.criteria"  # the card extension key of the checklist (V2-27)
+UNMET_STATUSES = frozenset({"not-met", "not-documented"})  # the statuses that make a criterion "unmet"
 DRAFT_EXTENSION = "postfusion-cds.draft"  # the draft order ("Type/id") a per-draft card is about

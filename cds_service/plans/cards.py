@@ -23,7 +23,7 @@ from ..protocol.response import (
     Suggestion,
 )
 from ..record import Entry
-from .canonical import CRITERIA_EXTENSION, DRAFT_EXTENSION, REQUEST_CATEGORY
+from .canonical import CRITERIA_EXTENSION, DRAFT_EXTENSION, REQUEST_CATEGORY, UNMET_STATUSES
 from .describe import dates_only, describe
 from .evaluation import Evaluation
 from .kleene import is_true
@@ -109,7 +109,7 @@ def lines(criteria: tuple[Criterion, ...], evaluation: Evaluation) -> list[Line]
         outcome, _ = evaluation.assess(criterion)
         status = _status(evaluation, criterion)
         parts: list[tuple[str, CriterionStatus]] = []
-        if status in UNMET and criterion.breakdown is not None:
+        if status in UNMET_STATUSES and criterion.breakdown is not None:
             for code in criterion.breakdown(None) or ():
                 sub = _find(evaluation, code)
                 parts.append((code, _status(evaluation, sub) if sub is not None else "not-met"))
@@ -118,7 +118,14 @@ def lines(criteria: tuple[Criterion, ...], evaluation: Evaluation) -> list[Line]
     return result
 
 
-UNMET = frozenset({"not-met", "not-documented"})
+def unmet_of_card(card: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
+    """A card's unmet criteria as its JSON extension reports them (V2-27): (id, unmet part ids), in order.
+    Acceptance and the quiet-cards store read cards this way, never from the summary."""
+    return [
+        (item["id"], [part["id"] for part in item.get("parts") or () if part.get("status") in UNMET_STATUSES])
+        for item in (card.get("extension") or {}).get(CRITERIA_EXTENSION) or ()
+        if item.get("status") in UNMET_STATUSES
+    ]
 
 
 def criteria_extension(plan_lines: list[Line]) -> list[CriterionState]:
@@ -140,7 +147,7 @@ def _phrase(criterion: Criterion, params: Mapping[str, Any]) -> str:
 
 def unmet_phrases(plan_lines: list[Line], params: Mapping[str, Any]) -> str:
     """What a summary says is missing: up to three plain phrases, then "+N more" (V2-25)."""
-    phrases = [_phrase(line.criterion, params) for line in plan_lines if line.status in UNMET]
+    phrases = [_phrase(line.criterion, params) for line in plan_lines if line.status in UNMET_STATUSES]
     more = len(phrases) - UNMET_SHOWN
     return UNMET_SEPARATOR.join(phrases[:UNMET_SHOWN]) + (f" +{more} more" if more > 0 else "")
 
@@ -151,12 +158,12 @@ def _entries(evaluation: Evaluation, references: frozenset[str]) -> list[Entry]:
     return [entry for entry in found if entry is not None]
 
 
-def checklist(plan: Plan, evaluation: Evaluation) -> str:
+def checklist(plan_lines: list[Line], evaluation: Evaluation) -> str:
     """The criteria for people: a mark, the label with the site's thresholds, the state, and the values and
     dates it rests on; criteria that do not apply are listed last, each with why (V2-26)."""
     rows = []
     waived: dict[str, list[str]] = {}  # reason -> labels, so one reason is said once
-    for line in lines(plan.criteria, evaluation):
+    for line in plan_lines:
         criterion = line.criterion
         label = fill_parameters(criterion.label, evaluation.params)
         if line.status == "not-required":
@@ -189,13 +196,13 @@ def _draft_label(draft: Entry | None) -> str:
     return draft.label if draft is not None else "the order"
 
 
-def fill(template: str, plan: Plan, evaluation: Evaluation) -> str:
+def fill(template: str, plan_lines: list[Line], evaluation: Evaluation) -> str:
     def value_of(match: re.Match[str]) -> str:
         name = match.group(1)
         if name == "unmet":
-            return unmet_phrases(lines(plan.criteria, evaluation), evaluation.params)
+            return unmet_phrases(plan_lines, evaluation.params)
         if name == "checklist":
-            return checklist(plan, evaluation)
+            return checklist(plan_lines, evaluation)
         if name == "draft":
             return _draft_label(evaluation.draft)
         if name in evaluation.facts:
@@ -280,10 +287,8 @@ def _reasons(spec: CardSpec, evaluation: Evaluation) -> list[str]:
     return sorted(found)
 
 
-def _extension(plan: Plan, evaluation: Evaluation) -> dict[str, list[CriterionState] | str]:
-    extension: dict[str, list[CriterionState] | str] = {
-        CRITERIA_EXTENSION: criteria_extension(lines(plan.criteria, evaluation))
-    }
+def _extension(plan_lines: list[Line], evaluation: Evaluation) -> dict[str, list[CriterionState] | str]:
+    extension: dict[str, list[CriterionState] | str] = {CRITERIA_EXTENSION: criteria_extension(plan_lines)}
     if evaluation.draft is not None:
         extension[DRAFT_EXTENSION] = evaluation.draft.reference
     return extension
@@ -292,14 +297,15 @@ def _extension(plan: Plan, evaluation: Evaluation) -> dict[str, list[CriterionSt
 def build_card(
     spec: CardSpec, plan: Plan, evaluation: Evaluation, context: HookContext, source_url: str | None
 ) -> Card:
+    plan_lines = lines(plan.criteria, evaluation)  # summary, checklist and extension read the same lines
     reasons = _reasons(spec, evaluation) if spec.suggestions else []
     suggestions = [
         s for s in (_suggestion(item, spec, reasons, evaluation, context) for item in spec.suggestions) if s
     ]
     return Card(
         uuid=str(uuid.uuid4()),
-        summary=_shorten(fill(spec.summary, plan, evaluation)),
-        detail=fill(spec.detail, plan, evaluation) if spec.detail else None,
+        summary=_shorten(fill(spec.summary, plan_lines, evaluation)),
+        detail=fill(spec.detail, plan_lines, evaluation) if spec.detail else None,
         indicator=spec.indicator,
         source=Source(
             label=plan.source_label,
@@ -310,5 +316,5 @@ def build_card(
         selectionBehavior="any" if suggestions else None,
         overrideReasons=[Coding(**reason) for reason in spec.override_reasons],
         links=[Link(label=label, url=url) for label, url in spec.links],
-        extension=_extension(plan, evaluation),
+        extension=_extension(plan_lines, evaluation),
     )

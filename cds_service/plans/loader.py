@@ -126,6 +126,12 @@ class Loader:
 
     def valuesets(self) -> dict[str, ValueSet]:
         found: dict[str, ValueSet] = {}
+        local_codes = {
+            str(concept.get("code"))
+            for _, system in self.files.get("CodeSystem", [])
+            if system.get("url") == canonical.LOCAL_CODES
+            for concept in _all_concepts(system.get("concept") or ())
+        }
         for name, resource in self.files.get("ValueSet", []):
             key = resource.get("name")
             if not key:
@@ -137,19 +143,13 @@ class Loader:
             valueset, problems = compile_valueset(resource)
             for message in problems:
                 self.problem(name, "", message)
-            self.local_codes_defined(name, resource)
+            self.local_codes_defined(name, resource, local_codes)
             found[key] = valueset
         return found
 
-    def local_codes_defined(self, file: str, resource: dict[str, Any]) -> None:
+    def local_codes_defined(self, file: str, resource: dict[str, Any], defined: set[str]) -> None:
         """A value set may use a code of our own code system only if the CodeSystem publishes it (V2-32):
         that file is what integrators read to know what to send."""
-        defined = {
-            str(concept.get("code"))
-            for _, system in self.files.get("CodeSystem", [])
-            if system.get("url") == canonical.LOCAL_CODES
-            for concept in _all_concepts(system.get("concept") or ())
-        }
         for part in ("include", "exclude"):
             for index, include in enumerate((resource.get("compose") or {}).get(part) or ()):
                 if include.get("system") != canonical.LOCAL_CODES:
