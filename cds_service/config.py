@@ -39,11 +39,16 @@ class Settings(BaseSettings):
     )
     plandefinitions_dir: Path = Field(
         default_factory=lambda: bundled("plandefinitions"),
-        description="Folder of PlanDefinition, Library and ValueSet JSON files.",
+        description="Folder of PlanDefinition, Library, ValueSet, CodeSystem and Questionnaire JSON files.",
     )
     parameters_file: Path | None = Field(
         default=None,
         description="Optional FHIR Parameters JSON overriding rule thresholds for this site.",
+    )
+    site_dir: Path | None = Field(
+        default=None,
+        description="Optional folder of this site's additions: ValueSet files adding its own codes (EHR "
+        "orderables, local lab codes) to the bundled value sets, and at most one Parameters file.",
     )
     database_url: str = Field(
         default=DEFAULT_URL,

@@ -17,12 +17,14 @@
 #   HAPI_START_TIMEOUT   seconds to wait for /metadata (default 180)
 #   HAPI_STOP_TIMEOUT    seconds to wait after SIGTERM before SIGKILL (default 30)
 #   HAPI_MAVEN_REPO      optional Maven local repository (default: Maven's own, ~/.m2/repository)
+#   HAPI_RUN_DIR         pid, URL and log files (default tests/hapi/run): one server per folder, so
+#                        scripts/sandbox.sh runs its own beside the integration tests' one
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HAPI_DIR="$ROOT/tests/hapi"
 JAR="$HAPI_DIR/target/hapi-test-server.jar"
-RUN_DIR="$HAPI_DIR/run"
+RUN_DIR="${HAPI_RUN_DIR:-$HAPI_DIR/run}"
 PID_FILE="$RUN_DIR/server.pid"
 URL_FILE="$RUN_DIR/base_url"
 LOG_FILE="$RUN_DIR/server.log"
@@ -34,7 +36,7 @@ log() { echo "hapi: $*" >&2; }
 die() { echo "hapi: error: $*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 

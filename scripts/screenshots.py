@@ -1,5 +1,5 @@
 """Screenshots, in a real browser, of what clinicians read: every rule page, and one card of each rule as the
-CDS Hooks sandbox renders it.
+CDS Hooks sandbox renders it; and the integrator's page of what the rules read (`/rules/data`).
 
     .venv/bin/python scripts/screenshots.py [--out build/screenshots] [--plan ID ...] [--rule ID ...]
 
@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     from cds_service.plans.loader import load_ruleset
 
     ruleset = load_ruleset(bundled("plandefinitions"))
-    plan_ids = args.plan or [plan.id for plan in ruleset.plans]
+    # every plan's page, and /rules/data: the integrator's page
+    plan_ids = args.plan or [*(plan.id for plan in ruleset.plans), "data"]
     all_rules = {card.rule_id for plan in ruleset.plans for card in plan.cards}
     wanted = set(args.rule) if args.rule else None
     out = args.out.resolve()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -85,6 +86,26 @@ def request_for(
     if prefetch is not None:
         body["prefetch"] = prefetch
     return body
+
+
+def prefetch_of(case: Case, templates: Mapping[str, str]) -> dict[str, Any]:
+    """Each prefetch template answered from the case's own record, as its FHIR server would: a read by id,
+    or every resource of the searched type (the record is one patient's, and the service applies its own
+    code and status hygiene to what it is given)."""
+    prefetch: dict[str, Any] = {}
+    for key, template in templates.items():
+        path = template.partition("?")[0]
+        kind, _, read = path.partition("/")
+        if read:
+            wanted = read.replace("{{context.patientId}}", case.id)
+            found = [r for r in case.resources if r["resourceType"] == kind and r["id"] == wanted]
+            prefetch[key] = found[0] if found else None
+        else:
+            entries = [{"resource": r} for r in case.resources if r["resourceType"] == kind]
+            prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(entries)}
+            if entries:
+                prefetch[key]["entry"] = entries
+    return prefetch
 
 
 def id_list(card: dict[str, Any]) -> str:

@@ -18,11 +18,11 @@ from ..hooks import prepare_call
 from ..plans.cards import STATUS, fill_parameters
 from ..plans.evaluate import evaluate, start_evaluation
 from ..plans.evaluation import Evaluation, activated
-from ..plans.loader import load_ruleset
 from ..plans.model import Criterion, Plan, RuleSet
 from ..protocol.response import Card
 from ..record import Entry
 from ..types import JSONObject
+from .loaded import rules_in_service
 from .rules import fhir_fetcher, print_json, run_request, service_for
 from .show import INDENT, operands
 
@@ -82,7 +82,7 @@ def explain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _explain(body: Any, settings: Settings, now: datetime) -> Explanation:
-    ruleset = load_ruleset(settings.plandefinitions_dir, settings.parameters_file)
+    ruleset = rules_in_service(settings)
     service = service_for(body, ruleset)
     async with fhir_fetcher(settings) as fetcher:
         call = await prepare_call(service, body, fetcher)

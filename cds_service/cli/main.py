@@ -8,9 +8,11 @@ import argparse
 
 from ..config import Settings
 from ..ops.logs import configure_logging
+from .contract import data
 from .explain import explain
 from .feedback_report import DEFAULT_CHART, feedback_report
-from .fixtures import load_fixtures, smoke
+from .fixtures import day, load_fixtures, smoke
+from .package import package
 from .rules import evaluate, instant, validate
 from .serve import migrate, serve
 from .show import show
@@ -57,12 +59,27 @@ def parser() -> argparse.ArgumentParser:
     )
     command.add_argument("name", help="a fact name, or a PlanDefinition id or name")
     command.set_defaults(run=show)
+    command = rules.add_parser(
+        "data", help="what the rules read, per hook, as Markdown (the text of docs/integration.md)"
+    )
+    command.set_defaults(run=data)
 
     command = commands.add_parser("validate", help="check plan definitions; exit 1 on any problem")
     command.add_argument(
         "directory", nargs="?", help="plan-definition folder (default: CDS_PLANDEFINITIONS_DIR)"
     )
     command.set_defaults(run=validate)
+
+    command = commands.add_parser(
+        "package", help="write the rules as a FHIR NPM package (.tgz) for FHIR servers and tooling"
+    )
+    command.add_argument(
+        "--out", metavar="PATH", help="the .tgz, or a folder for it (default: dist/<name>-<version>.tgz)"
+    )
+    command.add_argument(
+        "--bundle", metavar="PATH", help="also write the resources as a FHIR transaction Bundle (JSON)"
+    )
+    command.set_defaults(run=package)
 
     command = commands.add_parser("load-fixtures", help="put the synthetic patients on a FHIR server")
     command.add_argument("--fhir", required=True, help="FHIR base URL, e.g. http://127.0.0.1:8080/fhir")
@@ -74,6 +91,15 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="first poll GET <fhir>/metadata every 2 s until it answers 200; exit 1 if it has not by then",
     )
+    dates = command.add_mutually_exclusive_group()
+    dates.add_argument(
+        "--as-of",
+        type=day,
+        metavar="YYYY-MM-DD",
+        help="move every date so the patients show on this day the cards they were written for "
+        "(default: today, UTC)",
+    )
+    dates.add_argument("--keep-dates", action="store_true", help="load the dates as written (T0 2026-11-01)")
     command.set_defaults(run=load_fixtures)
 
     command = commands.add_parser(

@@ -21,9 +21,11 @@ from ..hooks import Service, build_services, call_service
 from ..plans.errors import RuleSetError
 from ..plans.loader import load_ruleset
 from ..plans.model import RuleSet
+from ..plans.overlay import site_codes
 from ..protocol.outcome import operation_outcome
 from ..types import JSONObject
 from .errors import REQUEST_FAILED, report_problems
+from .loaded import rules_in_service
 
 T = TypeVar("T")
 
@@ -31,7 +33,7 @@ T = TypeVar("T")
 def validate(args: argparse.Namespace, settings: Settings) -> int:
     directory = Path(args.directory) if args.directory else settings.plandefinitions_dir
     try:
-        ruleset = load_ruleset(directory, settings.parameters_file)
+        ruleset = load_ruleset(directory, settings.parameters_file, settings.site_dir)
     except RuleSetError as error:
         return report_problems(error)
     services = build_services(ruleset)
@@ -39,6 +41,9 @@ def validate(args: argparse.Namespace, settings: Settings) -> int:
         f"ok: {len(ruleset.plans)} plan definitions, {len(ruleset.facts)} facts, "
         f"{len(ruleset.valuesets)} value sets; services: {', '.join(services)}"
     )
+    if settings.site_dir is not None:
+        added = ", ".join(f"{name} +{count}" for name, count in sorted(site_codes(ruleset.artifacts).items()))
+        print(f"codes added by the site folder {settings.site_dir}: {added or 'none'}")
     return 0
 
 
@@ -79,7 +84,7 @@ async def fhir_fetcher(settings: Settings) -> AsyncIterator[FhirFetcher]:
 
 async def _evaluate(body: Any, settings: Settings, now: datetime) -> JSONObject:
     """The CDS response; ServiceError when the request is refused."""
-    ruleset = load_ruleset(settings.plandefinitions_dir, settings.parameters_file)
+    ruleset = rules_in_service(settings)
     service = service_for(body, ruleset)
     async with fhir_fetcher(settings) as fetcher:
         result = await call_service(service, ruleset, body, fetcher, now, settings.public_base_url)

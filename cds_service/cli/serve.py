@@ -14,9 +14,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..config import Settings, patient_key_secret, trusted_clients
 from ..ops.logs import logging_config
 from ..plans.errors import RuleSetError
-from ..plans.loader import load_ruleset
 from ..store import Database
 from .errors import report_problems
+from .loaded import rules_in_service
 
 APP_FACTORY = "cds_service.web.app:create_app"  # by name: each worker builds its own app
 
@@ -30,7 +30,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         settings = Settings()
         host = "127.0.0.1"
     try:
-        load_ruleset(settings.plandefinitions_dir, settings.parameters_file)
+        rules_in_service(settings)
         trusted_clients(settings)
         patient_key_secret(settings)
     except RuleSetError as error:

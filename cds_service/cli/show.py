@@ -13,10 +13,10 @@ import orjson
 
 from ..config import Settings
 from ..plans.errors import RuleSetError
-from ..plans.loader import load_ruleset
 from ..plans.model import CardSpec, Criterion, Fact, Plan, RuleSet
 from ..plans.rulewalk import walk
 from .errors import report_problems
+from .loaded import rules_in_service
 
 UNKNOWN_NAME = 2  # the exit code of a name that is neither a fact nor a plan definition
 INDENT = "    "
@@ -24,7 +24,7 @@ INDENT = "    "
 
 def show(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        ruleset = load_ruleset(settings.plandefinitions_dir, settings.parameters_file)
+        ruleset = rules_in_service(settings)
     except RuleSetError as error:
         return report_problems(error)
     name: str = args.name

@@ -16,9 +16,9 @@ from ..config import Settings, fetch_limits
 from ..errors import ServiceError
 from ..fhir import FhirFetcher
 from ..hooks import build_services, call_service
-from ..plans.loader import load_ruleset
 from .cases import Case, describe, expected_of, matches, removal_bundle, request_for, upload_bundle
 from .errors import label_of
+from .loaded import rules_in_service
 
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 POLL_INTERVAL_S = 2.0
@@ -92,7 +92,7 @@ async def load(fhir: str, cases: list[Case], *, remove: bool = False) -> int:
 
 async def run_calls(fhir: str, cases: list[Case], settings: Settings) -> list[Row]:
     """Every call of every case against `fhir`, no prefetch, T0 frozen at the case's own T0."""
-    ruleset = load_ruleset(settings.plandefinitions_dir, settings.parameters_file)
+    ruleset = rules_in_service(settings)
     services = {service.hook: service for service in build_services(ruleset).values()}
     limits = fetch_limits(settings)
     rows = []

@@ -27,6 +27,7 @@ from ..ops.request_ids import HEADER, current_request_id
 from ..types import Resource
 from .allowlist import agrees_with_httpx, check_host, is_allowed, normalise
 from .errors import FetchError
+from .version import VersionCache, WrongFhirVersion, declared_version, is_r4, media_type_version
 
 logger = logging.getLogger("cds_service.fhir")
 
@@ -91,6 +92,7 @@ class FhirFetcher:
         limits: FetchLimits = _DEFAULT_LIMITS,
         *,
         require_https: bool = False,
+        versions: VersionCache | None = None,
     ) -> None:
         # A shared client would otherwise carry one user's FHIR session cookie into another user's call.
         client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
@@ -98,6 +100,7 @@ class FhirFetcher:
         self._allowed = tuple(allowed_servers)
         self._limits = limits
         self._require_https = require_https
+        self._versions = versions if versions is not None else VersionCache()
 
     def for_servers(self, allowed_servers: Sequence[str]) -> FhirFetcher:
         """The same fetcher restricted to other servers: those the authenticated client may send us.
@@ -113,7 +116,9 @@ class FhirFetcher:
     async def fetch_many(
         self, fhir_server: str, requests: Mapping[str, str], access_token: str | None
     ) -> dict[str, Resource | FetchError | None]:
-        """Fetch all keys concurrently; a key's failure is returned as its value, not raised."""
+        """Fetch all keys concurrently; a key's failure is returned as its value, not raised. A server that
+        reports a FHIR version other than R4 fails every key (WrongFhirVersion): its data would read as none.
+        The version is read beside the searches, and only once in a while per server (VersionCache)."""
 
         async def one(key: str, relative_url: str) -> Resource | FetchError | None:
             try:
@@ -122,8 +127,35 @@ class FhirFetcher:
                 return exc
 
         async with asyncio.TaskGroup() as group:
+            version = group.create_task(self._version(fhir_server, access_token))
             tasks = {key: group.create_task(one(key, url)) for key, url in requests.items()}
+        found = version.result()
+        if found is not None and not is_r4(found):
+            FHIR_FETCH_ERRORS.labels("version").inc()
+            logger.warning("fhir server refused: it reports a FHIR version other than R4")
+            refused = WrongFhirVersion(found)
+            return dict.fromkeys(requests, refused)
         return {key: task.result() for key, task in tasks.items()}
+
+    async def _version(self, fhir_server: str, access_token: str | None) -> str | None:
+        """The FHIR version the server reports, from the cache or its /metadata; None when it does not say,
+        or cannot be asked (the searches then report why)."""
+
+        async def read() -> str | None:
+            try:
+                await self._check_server(fhir_server)
+                metadata = await self._get(
+                    f"{fhir_server.rstrip('/')}/metadata", access_token, missing_ok=True
+                )
+            except WrongFhirVersion as wrong:  # said by its media type
+                return wrong.version
+            except FetchError:
+                return None
+            return declared_version(metadata)
+
+        if not is_allowed(fhir_server, self._allowed):
+            return None  # nothing is asked of a server off the allowlist
+        return await self._versions.version(fhir_server, read)
 
     async def complete(self, fhir_server: str, bundle: Resource, access_token: str | None) -> Resource:
         """Fetch the remaining pages of a prefetched Bundle (2.0 lets clients paginate prefetch)."""
@@ -281,6 +313,9 @@ class FhirFetcher:
             )
         if status != 200:
             raise FetchError(f"FHIR server answered {status}", status, kind="status")
+        declared = media_type_version(response.headers.get("content-type"))
+        if declared is not None and not is_r4(declared):
+            raise WrongFhirVersion(declared)
         return _parse(response.content)
 
 

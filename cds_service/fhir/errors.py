@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-FetchErrorKind = Literal["refused", "timeout", "network", "status", "invalid", "too-large"]
+FetchErrorKind = Literal["refused", "timeout", "network", "status", "invalid", "too-large", "version"]
 
 
 class FetchError(Exception):

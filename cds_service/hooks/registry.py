@@ -15,17 +15,20 @@ log = logging.getLogger("cds_service.plans")
 
 
 class RuleRegistry:
-    def __init__(self, directory: Path, parameters_file: Path | None = None) -> None:
+    def __init__(
+        self, directory: Path, parameters_file: Path | None = None, site_dir: Path | None = None
+    ) -> None:
         self.directory = directory
         self.parameters_file = parameters_file
-        self.ruleset: RuleSet = load_ruleset(directory, parameters_file)
+        self.site_dir = site_dir
+        self.ruleset: RuleSet = load_ruleset(directory, parameters_file, site_dir)
         self.services: dict[str, Service] = build_services(self.ruleset)
         self.generation = 1
 
     def reload(self) -> bool:
         """Load the folder again; on any problem log each one and keep serving the current rules."""
         try:
-            ruleset = load_ruleset(self.directory, self.parameters_file)
+            ruleset = load_ruleset(self.directory, self.parameters_file, self.site_dir)
         except Exception as error:  # a loader defect too must not end the watcher: later edits must load
             unexpected = [f"{type(error).__name__}: {error}"]
             for problem in error.problems if isinstance(error, RuleSetError) else unexpected:
@@ -39,9 +42,9 @@ class RuleRegistry:
         return True
 
     async def watch(self) -> None:
-        """Reload whenever a file under the folder (or the site parameters file) changes."""
+        """Reload whenever a file under the folder, the site parameters file or the site folder changes."""
         from watchfiles import awatch
 
-        paths = [self.directory, *([self.parameters_file] if self.parameters_file else [])]
+        paths = [self.directory, *(path for path in (self.parameters_file, self.site_dir) if path)]
         async for _ in awatch(*paths, debounce=300, step=100):
             self.reload()

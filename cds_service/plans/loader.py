@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,15 @@ from ..protocol.response import SUMMARY_MAX
 from ..types import Evaluator
 from . import canonical
 from .cards import UNMET_SEPARATOR, UNMET_SHOWN, fill_parameters
+from .data_requirements import with_data_requirements
 from .engine import clinical_engine
 from .errors import Problem, RuleSetError
 from .metadata import metadata_problems
 from .model import CardSpec, Criterion, Fact, Indicator, Plan, RuleSet, SuggestionSpec
+from .overlay import SiteFolder
 from .parameters import ParameterBounds
 from .prefetch_templates import derive_prefetch
+from .questionnaires import questionnaire_problems
 from .resource_types import unsearchable
 from .rulewalk import walk
 from .terminology import ValueSet, compile_valueset
@@ -61,9 +65,12 @@ def _fhir_model(resource_type: str) -> Any:
 class Loader:
     """One load of a folder; collects problems and builds the RuleSet."""
 
-    def __init__(self, directory: Path, parameters_file: Path | None = None) -> None:
+    def __init__(
+        self, directory: Path, parameters_file: Path | None = None, site_dir: Path | None = None
+    ) -> None:
         self.directory = directory
         self.parameters_file = parameters_file
+        self.site_dir = site_dir
         self.problems: list[Problem] = []
         self.files: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         self.bounds = ParameterBounds()
@@ -97,16 +104,28 @@ class Loader:
                 self.problem(name, "", "a file must hold one FHIR resource (a JSON object)")
                 continue
             kind = resource.get("resourceType")
-            if kind not in {"PlanDefinition", "Library", "ValueSet", "CodeSystem"}:
-                self.problem(name, "resourceType", "expected PlanDefinition, Library, ValueSet or CodeSystem")
+            if kind not in {"PlanDefinition", "Library", "ValueSet", "CodeSystem", "Questionnaire"}:
+                message = "expected PlanDefinition, Library, ValueSet, CodeSystem or Questionnaire"
+                self.problem(name, "resourceType", message)
                 continue
             self.problems.extend(
                 Problem(name, where, message) for where, message in metadata_problems(resource)
             )
-            if self.validate_fhir(name, kind, resource):
+            if self.validate_fhir(name, kind, resource) and self.unique_id(name, kind, resource):
                 self.files.setdefault(kind, []).append((name, resource))
                 for where, message in _own_extension_problems(resource):
                     self.problem(name, where, message)
+
+    def unique_id(self, name: str, kind: str, resource: dict[str, Any]) -> bool:
+        """An artifact is read by type and id (`/fhir/ValueSet/crp`), so an id names one file."""
+        taken = {str(other.get("id")): file for file, other in self.files.get(kind, [])}
+        if not isinstance(resource.get("id"), str):
+            self.problem(name, "id", f"a {kind} needs an id; the FHIR facade and the package read it by id")
+            return False
+        if resource["id"] in taken:
+            self.problem(name, "id", f"{kind} id '{resource['id']}' is used by {taken[resource['id']]} too")
+            return False
+        return True
 
     def validate_fhir(self, name: str, kind: str, resource: dict[str, Any]) -> bool:
         try:
@@ -528,6 +547,9 @@ class Loader:
 
     def load(self) -> RuleSet:
         self.read()
+        if self.site_dir is not None:  # a site's codes join the bundled value sets before they compile
+            site = SiteFolder(self.site_dir, self.problem, self.validate_fhir)
+            self.parameters_file = site.merge(self.files, self.parameters_file)
         valuesets = self.valuesets()
         self.valueset_names = set(valuesets)
         self.valueset_urls = {vs.url: name for name, vs in valuesets.items() if vs.url}
@@ -569,10 +591,11 @@ class Loader:
         self.types = RuleTypes({name: rule for _, _, name, _, rule in sources}, params, maxima, plan_codes)
         facts = {}
         rules = {}
+        library_ids = {file: str(resource.get("id")) for file, resource in self.files.get("Library", [])}
         for file, where, name, description, rule in sources:
             compiled = self.compile(engine, file, where, rule)
             if compiled is not None:
-                facts[name] = Fact(name, description, compiled, rule, f"{file}: {where}")
+                facts[name] = Fact(name, description, compiled, rule, f"{file}: {where}", library_ids[file])
                 rules[name] = rule
         draft_dependent = self.dependencies(sources, rules)
         names = set(fact_names) | set(params) | SPECIAL_PLACEHOLDERS
@@ -587,6 +610,13 @@ class Loader:
         if not plans:
             self.problem(str(self.directory), "", "no PlanDefinition found")
         self.rule_owners()
+        self.problems += questionnaire_problems(  # the screen's answers reach the rules (V2-32)
+            self.files.get("Questionnaire", []),
+            (system for _, system in self.files.get("CodeSystem", [])),
+            valuesets,
+            rules,
+            plan_rules,
+        )
         prefetch = derive_prefetch(plans, plan_rules, rules, valuesets)
         for hook, templates in prefetch.items():
             for key, template in templates.items():
@@ -597,7 +627,7 @@ class Loader:
                     self.problem(str(self.directory), f"prefetch[{hook}].{key}", message)
         if self.problems:
             raise RuleSetError(self.problems)
-        return RuleSet(
+        ruleset = RuleSet(
             plans=tuple(plans),
             facts=facts,
             draft_dependent=draft_dependent,
@@ -615,7 +645,12 @@ class Loader:
                 for parameter in library.get("parameter") or ()
                 if parameter.get("name") in params
             },
+            artifacts={
+                kind: {str(resource.get("id")): resource for _, resource in resources}
+                for kind, resources in self.files.items()
+            },
         )
+        return replace(ruleset, artifacts=with_data_requirements(ruleset))
 
     def rule_owners(self) -> None:
         """A rule id belongs to one plan definition: a copied file would otherwise show every card twice.
@@ -814,6 +849,9 @@ def _expressions(resource: dict[str, Any]) -> list[Any]:
     return found
 
 
-def load_ruleset(directory: Path, parameters_file: Path | None = None) -> RuleSet:
-    """Load and compile a plan-definition folder; raise RuleSetError listing every problem."""
-    return Loader(directory, parameters_file).load()
+def load_ruleset(
+    directory: Path, parameters_file: Path | None = None, site_dir: Path | None = None
+) -> RuleSet:
+    """Load and compile a plan-definition folder (with a site folder's additions); raise RuleSetError
+    listing every problem."""
+    return Loader(directory, parameters_file, site_dir).load()

@@ -81,6 +81,7 @@ class Fact:
     compiled: Evaluator
     rule: Any = None  # the JSON-Logic as written, kept for `cds-service rules show`
     source: str = ""  # "file: path" where the fact is defined
+    library: str = ""  # the id of the Library that defines it
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,9 @@ class RuleSet:
     prefetch: dict[str, dict[str, str]] = field(default_factory=dict)  # hook -> key -> template
     param_descriptions: dict[str, str] = field(default_factory=dict)  # the Library's `documentation`
     record_names: dict[str, ValueSet] = field(default_factory=dict)  # value sets that name records on cards
+    # the knowledge artifacts as loaded (site additions merged): resourceType -> id -> resource, for the FHIR
+    # facade, the package and the rule pages, so none of them re-reads a folder that may have changed since
+    artifacts: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def plans_for(self, hook: str) -> list[Plan]:
         return [plan for plan in self.plans if hook in plan.hooks()]

@@ -89,6 +89,12 @@ def _code_set(parts: Iterable[dict[str, Any]], problems: list[str], where: str) 
         if not isinstance(system, str):
             problems.append(f"{where}[{index}].system is required")
             continue
+        filters = part.get("filter") or ()
+        if len(filters) > 1 or (filters and part.get("concept")):
+            problems.append(  # FHIR ANDs the filters of one include and forbids concepts beside them (vsd-3)
+                f"{where}[{index}]: put each filter, and the listed concepts, in an include of its own"
+            )
+            continue
         for concept in part.get("concept") or ():
             codes.add((system, concept["code"]))
         for f_index, filt in enumerate(part.get("filter") or ()):

@@ -5,14 +5,16 @@ from .bundles import resources_of
 from .entry import Entry, make_entry
 from .patient import PatientRecord
 from .shape import located_type_errors, type_errors
-from .statuses import profile_test
+from .statuses import StatusIn, profile_test, profile_words
 
 __all__ = [
     "Entry",
     "PatientRecord",
+    "StatusIn",
     "located_type_errors",
     "make_entry",
     "profile_test",
+    "profile_words",
     "resources_of",
     "type_errors",
 ]

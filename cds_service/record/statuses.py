@@ -4,6 +4,7 @@ and each resource type has named status profiles ("active", "completed", ...) th
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -47,9 +48,18 @@ def _condition_confirmed(entry: Entry, t0: date) -> bool:
     return _condition_active(entry, t0) and _coded(entry.resource, "verificationStatus") == "confirmed"
 
 
-def _statuses(*allowed: str) -> StatusTest:
-    allowed_set = frozenset(allowed)
-    return lambda entry, t0: entry.status in allowed_set
+@dataclass(frozen=True, slots=True)
+class StatusIn:
+    """A profile that is a plain list of `status` codes, which a data requirement can state as a filter."""
+
+    allowed: tuple[str, ...]
+
+    def __call__(self, entry: Entry, t0: date) -> bool:
+        return entry.status in self.allowed
+
+
+def _statuses(*allowed: str) -> StatusIn:
+    return StatusIn(allowed)
 
 
 def _medication_current(entry: Entry, t0: date) -> bool:
@@ -103,6 +113,27 @@ DEFAULT_PROFILE: dict[str, str] = {
     "AllergyIntolerance": "active",
     "Encounter": "ongoing",
 }
+
+
+# What the profiles that are more than a status list count, in the words of the integrator's page.
+PROFILE_WORDS: dict[tuple[str, str], str] = {
+    ("Condition", "usable"): "any clinical status; not refuted or entered in error",
+    ("Condition", "active"): "clinical status active, recurrence or relapse; not refuted",
+    ("Condition", "confirmed"): "clinical status active, recurrence or relapse; verification confirmed",
+    ("MedicationRequest", "current"): "status active, and its validity period (if any) not ended",
+    ("MedicationStatement", "current"): "status active, and its effective period (if any) not ended",
+    ("AllergyIntolerance", "active"): "clinical status active or absent; not refuted",
+}
+
+
+def profile_words(resource_type: str, profile: str | None) -> str:
+    """What a status profile counts, in plain words: "status final, amended or corrected"."""
+    name = profile or DEFAULT_PROFILE.get(resource_type, "")
+    test = PROFILES.get(resource_type, {}).get(name)
+    if isinstance(test, StatusIn):
+        *most, last = test.allowed
+        return "status " + (f"{', '.join(most)} or {last}" if most else last)
+    return PROFILE_WORDS.get((resource_type, name), "any status")
 
 
 def profile_test(resource_type: str, profile: str | None) -> StatusTest | None:

@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
     configure_logging(settings.log_level, settings.log_format)
     clients = trusted_clients(settings)
     secret = patient_key_secret(settings)
-    rules = RuleRegistry(settings.plandefinitions_dir, settings.parameters_file)
+    rules = RuleRegistry(settings.plandefinitions_dir, settings.parameters_file, settings.site_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, State]]:

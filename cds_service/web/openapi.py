@@ -19,9 +19,15 @@ from ..hooks import Service
 from ..protocol.feedback import FeedbackRequest
 from ..protocol.request import CONTEXTS, FHIR_ID, HOOKS, REFERENCE, UUID, HookRequest
 from ..protocol.response import Action, Card
+from .fhir_facade import ARTIFACTS
 from .state import state
 
 REF = "#/components/schemas/{model}"
+FHIR_RESOURCE = {
+    "type": "object",
+    "required": ["resourceType"],
+    "properties": {"resourceType": {"type": "string"}},
+}
 
 # What the request models check in validators, which pydantic cannot express in their JSON schema.
 PATTERNS = {"hookInstance": UUID, "userId": REFERENCE, "patientId": FHIR_ID, "encounterId": FHIR_ID}
@@ -224,6 +230,19 @@ def build_openapi(services: Mapping[str, Service]) -> dict[str, Any]:
                     [404, 500],
                 ),
             },
+            "/rules/data": {
+                "get": _operation(
+                    "The integrator's contract: per hook, what the rules read and the cards it drives",
+                    {
+                        "200": {
+                            "description": "The page",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        }
+                    },
+                    [500],
+                ),
+            },
+            **fhir_paths(),
             "/healthz": {"get": _operation("Liveness", {"200": _json("Health", "The process is up")}, [500])},
             "/readyz": {
                 "get": _operation(
@@ -268,6 +287,66 @@ def build_openapi(services: Mapping[str, Service]) -> dict[str, Any]:
                     "description": "The CDS Hooks 2.0 JWT of a trusted CDS client",
                 }
             },
+        },
+    }
+
+
+def _fhir(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/fhir+json": {"schema": FHIR_RESOURCE}}}
+
+
+def fhir_paths() -> dict[str, Any]:
+    """The FHIR facade: knowledge artifacts and the operations on them (bodies are FHIR resources)."""
+    kind = {
+        "name": "kind",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": list(ARTIFACTS)},
+    }
+    artifact_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    fhir_body = {"required": True, "content": {"application/json": {"schema": FHIR_RESOURCE}}}
+    requirements = _operation(
+        "$data-requirements: the effective data requirements of a Library or PlanDefinition",
+        {"200": _fhir("A module-definition Library")},
+        [404, 500],
+    )
+    return {
+        "/fhir/metadata": {
+            "get": _operation("The FHIR CapabilityStatement", {"200": _fhir("CapabilityStatement")}, [500])
+        },
+        "/fhir/{kind}": {
+            "parameters": [kind],
+            "get": _operation(
+                "Search knowledge artifacts", {"200": _fhir("A searchset Bundle")}, [400, 404, 500]
+            ),
+        },
+        "/fhir/{kind}/{id}": {
+            "parameters": [kind, artifact_id],
+            "get": _operation(
+                "Read a knowledge artifact", {"200": _fhir("The artifact as loaded")}, [404, 500]
+            ),
+        },
+        "/fhir/{kind}/{id}/$data-requirements": {
+            "parameters": [kind, artifact_id],
+            "get": requirements,
+            "post": requirements,
+        },
+        "/fhir/PlanDefinition/{id}/$apply": {
+            "parameters": [artifact_id],
+            "post": _operation(
+                "$apply: a plan definition applied to a subject and its data, as a CarePlan",
+                {"200": _fhir("A CarePlan with a contained RequestGroup")},
+                [400, 401, 404, 413, 415, 500],
+                requestBody=fhir_body,
+            ),
+        },
+        "/fhir/QuestionnaireResponse/$extract": {
+            "post": _operation(
+                "SDC $extract: the resources a completed post-fusion screen records",
+                {"200": _fhir("A transaction Bundle")},
+                [400, 401, 413, 415, 500],
+                requestBody=fhir_body,
+            ),
         },
     }
 

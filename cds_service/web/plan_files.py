@@ -1,18 +1,15 @@
 """The plan definitions as written, for what the compiled rules do not keep and a rule page shows: each
 plan's citations and version, and the display of every code in a value set.
 
-Read from the registry's folder once per loaded generation, so a page matches the rules in service.
+Taken from the artifacts the rules in service were loaded from (site additions included), so a page matches
+them even while the folder is being edited.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
-
-import orjson
 
 URL_IN_TEXT = re.compile(r"https?://[^\s()<>]+[^\s()<>.,;:]")
 
@@ -50,18 +47,16 @@ class PlanFiles:
     code_lists: dict[str, CodeList]  # value set name -> its codes as written
 
 
-@lru_cache(maxsize=1)
-def plan_files(directory: Path, generation: int) -> PlanFiles:
-    """The folder's plans and value sets as written; `generation` is the registry's, so a reload re-reads."""
+def plan_files(artifacts: dict[str, dict[str, dict[str, Any]]]) -> PlanFiles:
+    """The plans' citations and versions and the value sets' codes, from the loaded artifacts."""
     citations: dict[str, tuple[Citation, ...]] = {}
     versions: dict[str, str] = {}
     code_lists: dict[str, CodeList] = {}
-    for resource in _resources(directory):
-        kind = resource.get("resourceType")
-        if kind == "PlanDefinition" and isinstance(resource.get("id"), str):
-            citations[resource["id"]] = tuple(_citation(a) for a in resource.get("relatedArtifact") or ())
-            versions[resource["id"]] = _version(resource)
-        elif kind == "ValueSet" and isinstance(resource.get("name"), str):
+    for plan_id, resource in artifacts.get("PlanDefinition", {}).items():
+        citations[plan_id] = tuple(_citation(a) for a in resource.get("relatedArtifact") or ())
+        versions[plan_id] = _version(resource)
+    for resource in artifacts.get("ValueSet", {}).values():
+        if isinstance(resource.get("name"), str):
             compose = resource.get("compose") or {}
             code_lists[resource["name"]] = CodeList(
                 title=resource.get("title") or resource["name"],
@@ -69,20 +64,6 @@ def plan_files(directory: Path, generation: int) -> PlanFiles:
                 exclude=tuple(_codes(compose.get("exclude") or ())),
             )
     return PlanFiles(citations, versions, code_lists)
-
-
-def _resources(directory: Path) -> list[dict[str, Any]]:
-    found = []
-    for path in sorted(directory.rglob("*.json")):
-        if any(part.startswith(".") for part in path.relative_to(directory).parts):  # as the loader skips
-            continue
-        try:
-            resource = orjson.loads(path.read_bytes())
-        except (OSError, orjson.JSONDecodeError):  # the loader reports it; the page shows what it can
-            continue
-        if isinstance(resource, dict):
-            found.append(resource)
-    return found
 
 
 def _citation(artifact: dict[str, Any]) -> Citation:

@@ -17,6 +17,8 @@ from ..protocol.outcome import issues_from_validation
 from .audit import audited
 from .authenticate import authenticate
 from .bodies import read_json
+from .data_page import data_page
+from .fhir_facade import ROUTES as FHIR_ROUTES
 from .openapi import openapi
 from .responses import JSON
 from .rule_pages import plan_page
@@ -128,9 +130,11 @@ ROUTES = [
     Route("/cds-services", discovery, methods=["GET"]),
     Route("/cds-services/{service_id}", service_call, methods=["POST"]),
     Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
+    Route("/rules/data", data_page, methods=["GET"]),
     Route("/rules/{plan_id}", plan_page, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
+    *FHIR_ROUTES,
 ]

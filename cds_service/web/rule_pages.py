@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from ..errors import NotFound
-from ..plans.canonical import LOCAL_CODES
+from ..plans.canonical import LOCAL_CODES, SYSTEM_NAMES
 from ..plans.cards import fill_parameters
 from ..plans.model import Plan, RuleSet
 from .plan_files import Citation, Code, CodeList, PlanFiles, plan_files
@@ -23,17 +23,6 @@ from .plan_outline import HOOK_WORDS, Rule, Threshold, bracketed, outline, piece
 from .state import state
 
 INDICATOR_WORDS = {"info": "Information", "warning": "Warning", "critical": "Critical"}
-SYSTEMS = {
-    LOCAL_CODES: "this service's own code",
-    "http://snomed.info/sct": "SNOMED CT",
-    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
-    "http://hl7.org/fhir/sid/icd-10": "ICD-10",
-    "http://www.ama-assn.org/go/cpt": "CPT",
-    "http://www.cms.gov/Medicare/Coding/ICD10": "ICD-10-PCS",
-    "http://loinc.org": "LOINC",
-    "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
-    "http://unitsofmeasure.org": "UCUM",
-}
 PREVIEW_UP_TO = 4  # a rule names the codes of a list this short beside its title
 FOLD_AFTER = 5  # a rule with more code lists folds them
 OPEN_UP_TO = 12  # code lists this short are shown open; longer ones fold, so the page stays scannable
@@ -246,7 +235,7 @@ def _code_list(name: str, codes: CodeList) -> str:
 
 
 def _code_row(code: Code) -> str:
-    system = SYSTEMS.get(code.system, code.system)
+    system = SYSTEM_NAMES.get(code.system, code.system)
     meaning = code.display
     if code.below == "is-a":
         meaning = f"{code.code} and every code below it"
@@ -339,4 +328,4 @@ async def plan_page(request: Request) -> HTMLResponse:
     plan = next((p for p in ruleset.plans if p.id == plan_id), None)
     if plan is None:
         raise NotFound.single(f"no plan definition with id '{plan_id}'", "url", "not-found")
-    return HTMLResponse(render_plan(plan, ruleset, plan_files(registry.directory, registry.generation)))
+    return HTMLResponse(render_plan(plan, ruleset, plan_files(ruleset.artifacts)))

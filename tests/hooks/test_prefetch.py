@@ -44,7 +44,7 @@ def test_complete_prefetch_needs_no_fetch(order_sign):
     response = call(client, with_server(hook_request("order-sign"), base))
     assert_expected_cards(response)
     assert rule_ids(response) == expected
-    assert state.requests == []
+    assert state.data_requests == []
 
 
 def test_missing_prefetch_is_fetched_with_the_bearer_token(order_sign):
@@ -55,7 +55,7 @@ def test_missing_prefetch_is_fetched_with_the_bearer_token(order_sign):
     response = call(client, body)
     assert response.status_code == 200
     assert rule_ids(response) == expected
-    assert sorted(r.path for r in state.requests) == [
+    assert sorted(r.path for r in state.data_requests) == [
         "/fhir/AllergyIntolerance",
         "/fhir/Condition",
         "/fhir/DiagnosticReport",
@@ -66,8 +66,8 @@ def test_missing_prefetch_is_fetched_with_the_bearer_token(order_sign):
         "/fhir/Procedure",
         "/fhir/ServiceRequest",
     ]
-    assert {r.authorization for r in state.requests} == {f"Bearer {TOKEN}"}
-    assert all("patient=p03-cc-incomplete-radicular" in r.query for r in state.requests)
+    assert {r.authorization for r in state.data_requests} == {f"Bearer {TOKEN}"}
+    assert all("patient=p03-cc-incomplete-radicular" in r.query for r in state.data_requests)
 
 
 def test_open_fhir_server_is_called_without_authorization(order_sign):
@@ -76,7 +76,7 @@ def test_open_fhir_server_is_called_without_authorization(order_sign):
     serve_prefetch_from(state, body)
     del body["prefetch"]
     assert rule_ids(call(client, body)) == expected
-    assert {r.authorization for r in state.requests} == {None}
+    assert {r.authorization for r in state.data_requests} == {None}
 
 
 def test_partial_prefetch_fetches_only_the_missing_keys(order_sign):
@@ -86,7 +86,7 @@ def test_partial_prefetch_fetches_only_the_missing_keys(order_sign):
     del body["prefetch"]["medicationRequests"]
     del body["prefetch"]["conditions"]
     assert rule_ids(call(client, body)) == expected
-    assert sorted(r.path for r in state.requests) == ["/fhir/Condition", "/fhir/MedicationRequest"]
+    assert sorted(r.path for r in state.data_requests) == ["/fhir/Condition", "/fhir/MedicationRequest"]
 
 
 def test_null_prefetch_means_no_data_and_is_not_fetched(order_sign):
@@ -96,7 +96,7 @@ def test_null_prefetch_means_no_data_and_is_not_fetched(order_sign):
     cards = call(client, body).json()["cards"]
     # without the naproxen and gabapentin prescriptions, C3 and C4 become unmet too
     assert id_list(cards[0]) == "R2(C1,C2,C3,C4,C5,C7),R3,R4,R5"
-    assert state.requests == []
+    assert state.data_requests == []
 
 
 def test_operation_outcome_in_prefetch_is_fetched_instead(order_sign):
@@ -108,7 +108,7 @@ def test_operation_outcome_in_prefetch_is_fetched_instead(order_sign):
         "issue": [{"severity": "error", "code": "timeout", "diagnostics": "EHR prefetch timed out"}],
     }
     assert rule_ids(call(client, body)) == expected
-    assert [r.path for r in state.requests] == ["/fhir/MedicationRequest"]
+    assert [r.path for r in state.data_requests] == ["/fhir/MedicationRequest"]
 
 
 def test_unusable_prefetch_value_is_fetched_instead(order_sign):
@@ -117,7 +117,7 @@ def test_unusable_prefetch_value_is_fetched_instead(order_sign):
     serve_prefetch_from(state, body)
     body["prefetch"]["medicationRequests"] = "123"
     assert rule_ids(call(client, body)) == expected
-    assert [r.path for r in state.requests] == ["/fhir/MedicationRequest"]
+    assert [r.path for r in state.data_requests] == ["/fhir/MedicationRequest"]
 
 
 def test_fallback_follows_paging(order_sign):
@@ -142,7 +142,7 @@ def test_fallback_follows_paging(order_sign):
     conditions = sum(
         len(resources_of(v)) for k, v in hook_request("order-sign")["prefetch"].items() if k == "conditions"
     )
-    condition_pages = [r for r in state.requests if r.path == "/fhir/Condition"]
+    condition_pages = [r for r in state.data_requests if r.path == "/fhir/Condition"]
     assert len(condition_pages) == -(-(conditions + 5) // 2)  # 2 per page
     assert {r.authorization for r in condition_pages} == {f"Bearer {TOKEN}"}
 
@@ -174,7 +174,7 @@ def test_paginated_prefetch_bundle_is_completed(order_sign):
     response = call(client, body)
     # the second page holds a confirmed hardware failure, a structural pathology: R5 is now met
     assert id_list(response.json()["cards"][0]) == "R2(C1,C2,C5,C7),R3,R4"
-    assert [r.path for r in state.requests] == ["/fhir/Condition"]
+    assert [r.path for r in state.data_requests] == ["/fhir/Condition"]
 
 
 def test_missing_prefetch_without_fhir_server_is_412(order_sign):
@@ -222,7 +222,7 @@ def test_fhir_server_not_allowlisted_is_412_without_a_connection(fhir, client_fa
     response = call(client, body)
     assert response.status_code == 412
     assert "not allowlisted" in response.json()["issue"][0]["diagnostics"]
-    assert state.requests == []
+    assert state.data_requests == []
 
 
 def test_fallback_asks_for_the_configured_page_size(fhir, client_factory):
@@ -233,7 +233,7 @@ def test_fallback_asks_for_the_configured_page_size(fhir, client_factory):
     expected = rule_ids(call(client, body))
     del body["prefetch"]["conditions"]
     assert rule_ids(call(client, body)) == expected
-    pages = [r for r in state.requests if r.path == "/fhir/Condition"]
+    pages = [r for r in state.data_requests if r.path == "/fhir/Condition"]
     assert len(pages) == len(state.resources["Condition"]) and all("_count=1" in r.query for r in pages)
 
 

@@ -248,6 +248,12 @@ BROKEN = {
         lambda r: r["compose"]["include"][0].update(system="http://snomed.info/sct"),
         "Depression.json: compose.include[0].filter[0]: is-a on http://snomed.info/sct cannot be",
     ),
+    "concepts beside a filter in one include": (
+        "valuesets/Depression.json",
+        lambda r: r["compose"]["include"][0].update(concept=[{"code": "F32.9"}]),
+        "Depression.json: compose.include[0]: put each filter, and the listed concepts, in an include of its "
+        "own",
+    ),
     "rule id of another plan": (
         HW,
         lambda r: r["action"][0]["code"][0]["coding"][0].update(code="RF-1"),

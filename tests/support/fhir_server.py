@@ -172,6 +172,11 @@ class FhirState:
             self.resources.setdefault(resource["resourceType"], []).append(resource)
 
     @property
+    def data_requests(self) -> list[Recorded]:
+        """The reads and searches, without the /metadata probes the service makes to learn the version."""
+        return [r for r in self.requests if r.path != "/fhir/metadata"]
+
+    @property
     def metadata_calls(self) -> list[float]:
         """When each /metadata probe arrived."""
         return [r.at for r in self.requests if r.method == "GET" and r.path == "/fhir/metadata"]

@@ -136,7 +136,7 @@ def test_a_client_reaches_only_its_own_fhir_servers(secured, fhir):
     del body["prefetch"]["conditions"]
     body["fhirServer"] = base  # listed for this client
     assert secured.post(CALL, json=body, headers=bearer(f"http://testserver{CALL}")).status_code == 200
-    assert [r.path for r in state.requests] == ["/fhir/Condition"]
+    assert [r.path for r in state.data_requests] == ["/fhir/Condition"]
     body["fhirServer"] = "https://ehr.example.org/fhir"  # not listed for this client
     response = secured.post(CALL, json=body, headers=bearer(f"http://testserver{CALL}"))
     assert response.status_code == 412 and "not allowlisted" in response.json()["issue"][0]["diagnostics"]

@@ -16,12 +16,14 @@ import ca.uhn.fhir.jpa.model.config.SubscriptionSettings;
 import ca.uhn.fhir.jpa.model.dialect.HapiFhirH2Dialect;
 import ca.uhn.fhir.jpa.provider.IJpaSystemProvider;
 import ca.uhn.fhir.jpa.provider.JpaCapabilityStatementProvider;
+import ca.uhn.fhir.jpa.provider.ValueSetOperationProvider;
 import ca.uhn.fhir.jpa.search.DatabaseBackedPagingProvider;
 import ca.uhn.fhir.narrative2.NullNarrativeGenerator;
 import ca.uhn.fhir.jpa.subscription.channel.config.SubscriptionChannelConfig;
 import ca.uhn.fhir.rest.api.EncodingEnum;
 import ca.uhn.fhir.rest.server.IncomingRequestAddressStrategy;
 import ca.uhn.fhir.rest.server.RestfulServer;
+import ca.uhn.fhir.rest.server.interceptor.CorsInterceptor;
 import ca.uhn.fhir.rest.server.provider.ResourceProviderFactory;
 import ca.uhn.fhir.rest.server.util.ISearchParamRegistry;
 import jakarta.persistence.EntityManagerFactory;
@@ -34,7 +36,9 @@ import org.springframework.context.annotation.Primary;
 import org.springframework.orm.jpa.JpaTransactionManager;
 import org.springframework.orm.jpa.LocalContainerEntityManagerFactoryBean;
 import org.springframework.transaction.annotation.EnableTransactionManagement;
+import org.springframework.web.cors.CorsConfiguration;
 
+import java.util.List;
 import java.util.Properties;
 import javax.sql.DataSource;
 
@@ -43,7 +47,8 @@ import javax.sql.DataSource;
  *
  * <p>Follows hapi-fhir-jpaserver-starter (FhirServerConfigR4 + StarterJpaConfig +
  * FhirServerConfigCommon) for HAPI 8.8.0, minus everything the tests do not need
- * (subscriptions, validation, narratives, CORS, CR/IPS/MDM, Lucene/Elasticsearch).
+ * (subscriptions, validation, narratives, CR/IPS/MDM, Lucene/Elasticsearch). CORS is on, as in the
+ * starter, because the CDS Hooks sandbox runs in a browser and reads this server directly.
  * {@link HapiJpaConfig} supplies the paging provider, fulltext/stale-search services
  * and resource count cache that the starter declares by hand.
  */
@@ -142,13 +147,15 @@ public class ServerConfig {
 			ISearchParamRegistry searchParamRegistry,
 			IValidationSupport validationSupport,
 			DatabaseBackedPagingProvider pagingProvider,
-			CascadingDeleteInterceptor cascadingDeleteInterceptor) {
+			CascadingDeleteInterceptor cascadingDeleteInterceptor,
+			ValueSetOperationProvider valueSetOperationProvider) {
 		FhirContext ctx = systemDao.getContext();
 		ctx.setNarrativeGenerator(new NullNarrativeGenerator());
 
 		RestfulServer server = new RestfulServer(ctx);
 		server.registerProviders(resourceProviderFactory.createProviders());
 		server.registerProvider(systemProvider); // transaction/batch Bundles, $meta, history, ...
+		server.registerProvider(valueSetOperationProvider); // ValueSet $expand and $validate-code
 
 		JpaCapabilityStatementProvider cs = new JpaCapabilityStatementProvider(
 				server, systemDao, storageSettings, searchParamRegistry, validationSupport);
@@ -165,6 +172,23 @@ public class ServerConfig {
 		server.setServerAddressStrategy(new IncomingRequestAddressStrategy());
 		// Only acts when a request carries _cascade=delete
 		server.registerInterceptor(cascadingDeleteInterceptor);
+		server.registerInterceptor(new CorsInterceptor(corsConfiguration()));
 		return server;
+	}
+
+	/**
+	 * Any origin may read and write (a local test server, no cookies: {@code *} without credentials), with
+	 * the headers a FHIR client sends and the ones it reads back after a create.
+	 */
+	static CorsConfiguration corsConfiguration() {
+		CorsConfiguration cors = new CorsConfiguration();
+		cors.addAllowedOrigin("*");
+		cors.setAllowedHeaders(List.of(
+				"Authorization", "Content-Type", "Accept", "Prefer", "Origin", "X-Requested-With",
+				"If-Match", "If-None-Match", "If-None-Exist", "If-Modified-Since", "X-Request-ID"));
+		cors.setAllowedMethods(List.of("GET", "POST", "PUT", "DELETE", "OPTIONS"));
+		cors.setExposedHeaders(List.of("Location", "Content-Location", "ETag", "Last-Modified"));
+		cors.setMaxAge(3600L);
+		return cors;
 	}
 }
