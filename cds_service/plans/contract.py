@@ -18,6 +18,7 @@ from .model import RuleSet
 from .reads import ObservedValues, Read, Source, merged, observed_values, transitive_reads
 from .rulewalk import walk
 
+DRAFT_HOOKS = frozenset({"order-select", "order-sign"})
 VALUE_WORDS = {
     "boolean": "true or false (valueBoolean)",
     "Quantity": "a number (valueQuantity)",
@@ -135,7 +136,9 @@ def build_contract(ruleset: RuleSet) -> Contract:
                 hook=hook,
                 prefetch=dict(ruleset.prefetch[hook]),
                 records=tuple(row for row in rows if row.resource_type != "draft order"),
-                drafts=tuple(row for row in rows if row.resource_type == "draft order"),
+                drafts=tuple(  # patient-view sends no draft orders: rules that read them find none there
+                    row for row in rows if row.resource_type == "draft order" and hook in DRAFT_HOOKS
+                ),
             )
         )
     named = sorted({row.valueset for hook in hooks for row in (*hook.records, *hook.drafts) if row.valueset})

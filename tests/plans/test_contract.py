@@ -117,6 +117,13 @@ def test_every_record_a_card_rests_on_is_in_the_contract_of_its_hook(ruleset, ev
         )
 
 
+def test_draft_orders_are_listed_only_where_the_hook_sends_them(ruleset):
+    hooks = {hook.hook: hook for hook in build_contract(ruleset).hooks}
+    assert hooks["patient-view"].drafts == ()
+    revision = [row for row in hooks["order-select"].drafts if row.valueset == "RevisionOrders"]
+    assert revision and {"REV-MET", "REV-NOT-MET"} <= set(revision[0].cards)
+
+
 def test_the_served_page_shows_the_contract_of_the_rules_in_service(client):
     response = client.get("/rules/data")
     assert response.status_code == 200
