@@ -14,6 +14,7 @@ from typing import Any
 from ..record import profile_words
 from . import canonical
 from .loader import PLACEHOLDER
+from .local_codes import concept_property, local_concepts
 from .model import RuleSet
 from .reads import ObservedValues, Read, Source, merged, observed_values, transitive_reads
 from .rulewalk import walk
@@ -83,11 +84,10 @@ class Contract:
     local_system: str
 
 
-def card_reads(ruleset: RuleSet) -> dict[tuple[str, str], set[Read]]:
+def card_reads(ruleset: RuleSet, fact_rules: dict[str, Any]) -> dict[tuple[str, str], set[Read]]:
     """(plan id, rule id) -> what that card reads: its conditions, the facts its text names, and its plan's
     criteria when it shows them (a checklist, the unmet list) or tests them."""
-    fact_rules = {name: fact.rule for name, fact in ruleset.facts.items()}
-    plan_rules = {plan.id: list(plan.rules) for plan in ruleset.plans}
+    plan_rules = ruleset.plan_rules()
     found: dict[tuple[str, str], set[Read]] = {}
     for plan in ruleset.plans:
         criteria = [rule for c in plan.criteria for rule in (c.rule, c.required_rule) if rule is not None]
@@ -112,12 +112,12 @@ def _reads_own_criteria(rules: Iterable[Any]) -> bool:
 
 
 def build_contract(ruleset: RuleSet) -> Contract:
-    reads = card_reads(ruleset)
-    fact_rules = {name: fact.rule for name, fact in ruleset.facts.items()}
+    fact_rules = ruleset.fact_rules()
+    reads = card_reads(ruleset, fact_rules)
     values = observed_values(
         [*fact_rules.values(), *(rule for plan in ruleset.plans for rule in plan.rules)], fact_rules
     )
-    local = _local_concepts(ruleset)
+    local = local_concepts(ruleset.artifacts.get("CodeSystem", {}).values())
     hooks = []
     for hook in sorted(ruleset.prefetch, key=_hook_order):
         at_hook = {
@@ -211,7 +211,7 @@ def _value_words(
     own codes, else what the rules do with it (a unit asked for, a coded answer tested)."""
     codes = _codes_of(name, ruleset)
     kinds = {
-        _property(local[code], "value-type")
+        concept_property(local[code], "value-type")
         for system, code in codes
         if code in local and system == canonical.LOCAL_CODES
     }
@@ -221,7 +221,7 @@ def _value_words(
         titles = sorted(ruleset.valuesets[a].title or a for a in observed.answers if a in ruleset.valuesets)
         words = "a code (valueCodeableConcept)" + (f" in {', '.join(titles)}" if titles else "")
     elif units or kinds == {"Quantity"}:
-        own = sorted({_property(local[c], "unit") for _, c in codes if c in local} - {""})
+        own = sorted({concept_property(local[c], "unit") for _, c in codes if c in local} - {""})
         words = f"a quantity (valueQuantity) in {' or '.join(units or own)}"
     elif len(kinds) == 1:
         words = VALUE_WORDS.get(next(iter(kinds)), next(iter(kinds)))
@@ -240,31 +240,8 @@ def _codes_of(name: str, ruleset: RuleSet) -> set[tuple[str, str]]:
     return set(valueset.include.codes) if valueset else set()
 
 
-def _local_concepts(ruleset: RuleSet) -> dict[str, dict[str, Any]]:
-    systems = ruleset.artifacts.get("CodeSystem", {}).values()
-    return {
-        str(concept.get("code")): concept
-        for system in systems
-        if system.get("url") == canonical.LOCAL_CODES
-        for concept in _all(system.get("concept") or ())
-    }
-
-
-def _all(concepts: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for concept in concepts:
-        yield concept
-        yield from _all(concept.get("concept") or ())
-
-
-def _property(concept: dict[str, Any], code: str) -> str:
-    for item in concept.get("property") or ():
-        if item.get("code") == code:
-            return str(next((v for k, v in item.items() if k.startswith("value")), ""))
-    return ""
-
-
 def _local_value(concept: dict[str, Any]) -> str:
-    kind, unit, parent = (_property(concept, key) for key in ("value-type", "unit", "parent"))
+    kind, unit, parent = (concept_property(concept, key) for key in ("value-type", "unit", "parent"))
     words = VALUE_WORDS.get(kind, kind)
     if unit:
         words += f" in {unit}"

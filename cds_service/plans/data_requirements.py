@@ -96,14 +96,6 @@ def module_definition(
     return library
 
 
-def _fact_rules(ruleset: RuleSet) -> dict[str, Any]:
-    return {name: fact.rule for name, fact in ruleset.facts.items()}
-
-
-def _plan_rules(ruleset: RuleSet) -> dict[str, list[Any]]:
-    return {plan.id: list(plan.rules) for plan in ruleset.plans}
-
-
 def _libraries_read(rules: Iterable[Any], ruleset: RuleSet) -> set[str]:
     """The ids of the Libraries whose facts `rules` name, to any depth."""
     pending, seen = list(rules), set()
@@ -118,7 +110,7 @@ def _libraries_read(rules: Iterable[Any], ruleset: RuleSet) -> set[str]:
 def library_requirements(ruleset: RuleSet, library_id: str) -> tuple[list[dict[str, Any]], set[str]]:
     """The effective data requirements of a Library's facts, and the other Libraries they read."""
     rules = [fact.rule for fact in ruleset.facts.values() if fact.library == library_id]
-    reads = transitive_reads(rules, _fact_rules(ruleset), _plan_rules(ruleset))
+    reads = transitive_reads(rules, ruleset.fact_rules(), ruleset.plan_rules())
     return data_requirements(reads, ruleset.valuesets, ruleset.params), _libraries_read(rules, ruleset) - {
         library_id
     }
@@ -126,7 +118,7 @@ def library_requirements(ruleset: RuleSet, library_id: str) -> tuple[list[dict[s
 
 def plan_requirements(ruleset: RuleSet, plan: Plan) -> tuple[list[dict[str, Any]], set[str]]:
     """The effective data requirements of a PlanDefinition's cards, and the Libraries they read."""
-    reads = transitive_reads(plan.rules, _fact_rules(ruleset), _plan_rules(ruleset))
+    reads = transitive_reads(plan.rules, ruleset.fact_rules(), ruleset.plan_rules())
     return data_requirements(reads, ruleset.valuesets, ruleset.params), _libraries_read(plan.rules, ruleset)
 
 

@@ -26,6 +26,7 @@ from .cards import UNMET_SEPARATOR, UNMET_SHOWN, fill_parameters
 from .data_requirements import with_data_requirements
 from .engine import clinical_engine
 from .errors import Problem, RuleSetError
+from .local_codes import local_concepts
 from .metadata import metadata_problems
 from .model import CardSpec, Criterion, Fact, Indicator, Plan, RuleSet, SuggestionSpec
 from .overlay import SiteFolder
@@ -145,12 +146,7 @@ class Loader:
 
     def valuesets(self) -> dict[str, ValueSet]:
         found: dict[str, ValueSet] = {}
-        local_codes = {
-            str(concept.get("code"))
-            for _, system in self.files.get("CodeSystem", [])
-            if system.get("url") == canonical.LOCAL_CODES
-            for concept in _all_concepts(system.get("concept") or ())
-        }
+        local_codes = set(local_concepts(system for _, system in self.files.get("CodeSystem", [])))
         for name, resource in self.files.get("ValueSet", []):
             key = resource.get("name")
             if not key:
@@ -720,14 +716,6 @@ def _typed(value: Any, kind: str | None) -> bool:
         return False
     python_type = PARAMETER_TYPES[kind][1]
     return isinstance(value, python_type) and (kind == "boolean" or not isinstance(value, bool))
-
-
-def _all_concepts(concepts: Any) -> Iterator[dict[str, Any]]:
-    """A CodeSystem's concepts, nested ones included."""
-    for concept in concepts:
-        if isinstance(concept, dict):
-            yield concept
-            yield from _all_concepts(concept.get("concept") or ())
 
 
 def _own_string(resource: dict[str, Any], url: str) -> str | None:

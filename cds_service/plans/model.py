@@ -102,3 +102,11 @@ class RuleSet:
 
     def plans_for(self, hook: str) -> list[Plan]:
         return [plan for plan in self.plans if hook in plan.hooks()]
+
+    def fact_rules(self) -> dict[str, Any]:
+        """fact name -> its JSON-Logic as written: what a walk of the rules follows `{"fact": name}` into."""
+        return {name: fact.rule for name, fact in self.facts.items()}
+
+    def plan_rules(self) -> dict[str, list[Any]]:
+        """plan id -> every rule in it: what a walk follows `{"unmet": "plan-id"}` into."""
+        return {plan.id: list(plan.rules) for plan in self.plans}

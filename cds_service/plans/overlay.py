@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from . import canonical
+from .local_codes import local_concepts
 from .terminology import compile_valueset
 
 Files = dict[str, list[tuple[str, dict[str, Any]]]]  # the Loader's resources by type: (file, resource)
@@ -134,12 +135,7 @@ def marked(include: dict[str, Any], label: str) -> dict[str, Any]:
 
 def local_codes(files: Files) -> set[str]:
     """The codes the service's own CodeSystem publishes (V2-32)."""
-    return {
-        str(concept.get("code"))
-        for _, system in files.get("CodeSystem", [])
-        if system.get("url") == canonical.LOCAL_CODES
-        for concept in _concepts(system.get("concept") or ())
-    }
+    return set(local_concepts(system for _, system in files.get("CodeSystem", [])))
 
 
 def json_files(folder: Path) -> Iterator[Path]:
@@ -185,10 +181,3 @@ def _own_extensions(node: Any, path: str) -> Iterator[tuple[str, str]]:
             yield where, f"extension '{url}' belongs to the bundled rules; a site file may not carry it"
         for key, value in node.items():
             yield from _own_extensions(value, f"{path}.{key}" if path else key)
-
-
-def _concepts(concepts: Iterable[Any]) -> Iterator[dict[str, Any]]:
-    for concept in concepts:
-        if isinstance(concept, dict):
-            yield concept
-            yield from _concepts(concept.get("concept") or ())

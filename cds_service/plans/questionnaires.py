@@ -16,6 +16,7 @@ from typing import Any
 
 from . import canonical
 from .errors import Problem
+from .local_codes import concept_property, local_concepts
 from .metadata import REQUIRED, REVIEW_DATES
 from .reads import observed_values, transitive_reads
 from .terminology import ValueSet
@@ -96,12 +97,7 @@ class QuestionnaireCheck:
         fact_rules: dict[str, Any],
         plan_rules: dict[str, list[Any]],
     ) -> None:
-        self.concepts = {
-            str(concept.get("code")): concept
-            for system in codesystems
-            if system.get("url") == canonical.LOCAL_CODES
-            for concept in _all_concepts(system.get("concept") or ())
-        }
+        self.concepts = local_concepts(codesystems)
         self.valuesets = valuesets
         rules = [rule for plan in plan_rules.values() for rule in plan]
         reads = transitive_reads(rules, fact_rules, plan_rules)
@@ -188,7 +184,7 @@ class QuestionnaireCheck:
     def fits(self, where: str, item: dict[str, Any], concept: dict[str, Any]) -> Iterator[tuple[str, str]]:
         """The item type gives the value type the CodeSystem publishes, a quantity in its unit, and answer
         codes that belong to this concept."""
-        value_type, unit = _property(concept, "value-type"), _property(concept, "unit")
+        value_type, unit = concept_property(concept, "value-type"), concept_property(concept, "unit")
         code = concept.get("code")
         if value_type not in ITEM_TYPES:
             yield (
@@ -211,7 +207,7 @@ class QuestionnaireCheck:
                 )
         for index, option in enumerate(item.get("answerOption") or ()):
             answer = option.get("valueCoding") or {}
-            parent = _property(self.concepts.get(str(answer.get("code")), {}), "parent")
+            parent = concept_property(self.concepts.get(str(answer.get("code")), {}), "parent")
             if answer.get("system") == canonical.LOCAL_CODES and parent != code:
                 message = f"answer '{answer.get('code')}' is not an answer to '{code}' in the CodeSystem"
                 yield f"{where}.answerOption[{index}].valueCoding", message
@@ -253,7 +249,11 @@ class QuestionnaireCheck:
         read = sorted(self.read_as.get("Observation", set()) | self.components)
         missing = {}
         for code, concept in self.concepts.items():
-            if not _property(concept, "value-type") or _property(concept, "parent") or code in asked_codes:
+            if (
+                not concept_property(concept, "value-type")
+                or concept_property(concept, "parent")
+                or code in asked_codes
+            ):
                 continue
             for name in read:
                 if name in self.valuesets and self.valuesets[name].contains(canonical.LOCAL_CODES, code):
@@ -271,20 +271,6 @@ def questionnaire_problems(
 ) -> list[Problem]:
     """Every problem of the loaded Questionnaires, each with its file, path and reason."""
     return list(QuestionnaireCheck(codesystems, valuesets, fact_rules, plan_rules).problems(questionnaires))
-
-
-def _all_concepts(concepts: Iterable[Any]) -> Iterator[dict[str, Any]]:
-    for concept in concepts:
-        if isinstance(concept, dict):
-            yield concept
-            yield from _all_concepts(concept.get("concept") or ())
-
-
-def _property(concept: dict[str, Any], code: str) -> str:
-    for item in concept.get("property") or ():
-        if isinstance(item, dict) and item.get("code") == code:
-            return str(next((value for key, value in item.items() if key.startswith("value")), ""))
-    return ""
 
 
 def _codings(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -3,30 +3,18 @@ every `$data-requirements` module definition, and the CarePlans of `$apply` on t
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
-from starlette.testclient import TestClient
 
-from cds_service.config import Settings
-from cds_service.web.app import create_app
-
-from support.hooks import ROOT, T0
+from support.every_call import CASES, app_at_t0
 from support.requests import USER
-
-CASES = [orjson.loads(path.read_bytes()) for path in sorted((ROOT / "fixtures" / "patients").glob("*.json"))]
 
 
 @pytest.fixture(scope="module")
 def facade(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    folder: Path = tmp_path_factory.mktemp("facade")
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{folder / 'feedback.sqlite3'}", reload=False, auth="off"
-    )
-    with TestClient(create_app(settings, clock=lambda: T0)) as client:
+    with app_at_t0(tmp_path_factory.mktemp("facade")) as client:
         yield client
 
 

@@ -10,22 +10,15 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
-from starlette.testclient import TestClient
 
-from cds_service.config import Settings
 from cds_service.plans.canonical import CRITERIA_EXTENSION
-from cds_service.web.app import create_app
 
-from support.hooks import ROOT, SERVICES, T0
-from support.requests import discovery_templates, hook_request
+from support.every_call import CASES, app_at_t0, every_call
 
-CASES = [orjson.loads(path.read_bytes()) for path in sorted((ROOT / "fixtures" / "patients").glob("*.json"))]
 CRITERION_ID = re.compile(r"\b(?:C[1-7]|C6[sdp]|R[0-5]|S[1-3]|X[1-6]|H[0-3]|P[12]|INT)\b")
 INTERNAL_WORDS = re.compile(r"\bseeds?\b|\bS00[0-4]\b|\bD(?:[1-9]|1[0-3])\b|site option", re.IGNORECASE)
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -38,22 +31,10 @@ REQUIRED_FIELDS = ("status", "intent", "subject", "category", "priority")
 @pytest.fixture(scope="module")
 def issued(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str, dict[str, Any]]]:
     """(call id, hook, card) for every card of every fixture call, from the real app."""
-    folder: Path = tmp_path_factory.mktemp("cards")
-    settings = Settings(  # quiet cards off: every call's cards are read, order-sign's repeats included
-        database_url=f"sqlite+aiosqlite:///{folder / 'feedback.sqlite3'}",
-        reload=False,
-        auth="off",
-        quiet_cards=False,
-    )
     found = []
-    with TestClient(create_app(settings, clock=lambda: T0)) as client:
-        templates = discovery_templates(client)
-        for case in CASES:
-            for call in case["calls"]:
-                body = hook_request(case, call, templates[call["hook"]])
-                response = client.post(f"/cds-services/{SERVICES[call['hook']]}", json=body)
-                assert response.status_code == 200, response.text
-                found += [(f"{case['id']}/{call['name']}", call["hook"], c) for c in response.json()["cards"]]
+    with app_at_t0(tmp_path_factory.mktemp("cards")) as client:
+        for case, call, cards in every_call(client):
+            found += [(f"{case['id']}/{call['name']}", call["hook"], c) for c in cards]
     assert found, "the fixtures produce no cards at all"
     return found
 

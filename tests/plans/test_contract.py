@@ -5,23 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
-from starlette.testclient import TestClient
 
-from cds_service.config import Settings, bundled
+from cds_service.config import bundled
 from cds_service.plans import canonical
 from cds_service.plans.contract import build_contract
 from cds_service.plans.contract_text import markdown
 from cds_service.plans.loader import load_ruleset
 from cds_service.plans.model import RuleSet
 from cds_service.record import make_entry
-from cds_service.web.app import create_app
 
-from support.hooks import ROOT, SERVICES, T0
-from support.requests import discovery_templates, hook_request
-
-CASES = [orjson.loads(path.read_bytes()) for path in sorted((ROOT / "fixtures" / "patients").glob("*.json"))]
+from support.every_call import app_at_t0, every_call
+from support.hooks import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -71,30 +66,20 @@ def test_the_local_codes_of_observations_say_their_value_type(ruleset):
 @pytest.fixture(scope="module")
 def evidence(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, dict[str, Any]]]:
     """(hook, resource) for every record a card's checklist cites as evidence, over every fixture call."""
-    folder = tmp_path_factory.mktemp("contract")
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{folder / 'feedback.sqlite3'}",
-        reload=False,
-        auth="off",
-        quiet_cards=False,
-    )
     found = []
-    with TestClient(create_app(settings, clock=lambda: T0)) as client:
-        templates = discovery_templates(client)
-        for case in CASES:
+    with app_at_t0(tmp_path_factory.mktemp("contract")) as client:
+        for case, call, cards in every_call(client):
             resources = {
                 f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"]
                 for e in case["bundle"]["entry"]
             }
-            for call in case["calls"]:
-                body = hook_request(case, call, templates[call["hook"]])
-                for card in client.post(f"/cds-services/{SERVICES[call['hook']]}", json=body).json()["cards"]:
-                    for state in (card.get("extension") or {}).get(canonical.CRITERIA_EXTENSION, []):
-                        found += [
-                            (call["hook"], resources[ref])
-                            for ref in state.get("evidence", [])
-                            if ref in resources
-                        ]
+            for card in cards:
+                for state in (card.get("extension") or {}).get(canonical.CRITERIA_EXTENSION, []):
+                    found += [
+                        (call["hook"], resources[ref])
+                        for ref in state.get("evidence", [])
+                        if ref in resources
+                    ]
     return found
 
 

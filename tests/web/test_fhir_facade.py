@@ -4,35 +4,21 @@ explanation as the cards of the same call, on every fixture call."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
-from starlette.testclient import TestClient
 
-from cds_service.config import Settings
 from cds_service.hooks.apply import PRIORITY
 from cds_service.plans import canonical
-from cds_service.web.app import create_app
 
-from support.hooks import ROOT, SERVICES, T0
-from support.requests import USER, discovery_templates, hook_request
-
-CASES = [orjson.loads(path.read_bytes()) for path in sorted((ROOT / "fixtures" / "patients").glob("*.json"))]
+from support.every_call import CASES, app_at_t0, every_call
+from support.requests import USER
 
 
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    folder: Path = tmp_path_factory.mktemp("facade")
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{folder / 'feedback.sqlite3'}",
-        reload=False,
-        auth="off",
-        quiet_cards=False,
-    )
-    with TestClient(create_app(settings, clock=lambda: T0)) as client:
+    with app_at_t0(tmp_path_factory.mktemp("facade")) as client:
         yield client
 
 
@@ -209,7 +195,6 @@ def action_decision(action: dict[str, Any], contained: dict[str, dict[str, Any]]
 
 
 def test_apply_gives_the_cards_decisions_on_every_fixture_call(app_client):
-    templates = discovery_templates(app_client)
     plans = {
         entry["resource"]["id"]: entry["resource"]
         for entry in app_client.get("/fhir/PlanDefinition").json()["entry"]
@@ -219,26 +204,23 @@ def test_apply_gives_the_cards_decisions_on_every_fixture_call(app_client):
         for plan_id, plan in plans.items()
     }
     compared = actions = 0
-    for case in CASES:
-        for call in case["calls"]:
-            body = hook_request(case, call, templates[call["hook"]])
-            cards = app_client.post(f"/cds-services/{SERVICES[call['hook']]}", json=body).json()["cards"]
-            for plan_id, rules in plan_rules.items():
-                response = app_client.post(
-                    f"/fhir/PlanDefinition/{plan_id}/$apply", json=apply_parameters(case, call)
-                )
-                if response.status_code == 400:  # the plan serves no card at this hook
-                    assert not any(c["source"]["topic"]["code"] in rules for c in cards)
-                    continue
-                assert response.status_code == 200, response.text
-                care_plan = response.json()
-                group = care_plan["contained"][0]
-                contained = {f"#{r['id']}": r for r in care_plan["contained"][1:]}
-                expected = [card_decision(c) for c in cards if c["source"]["topic"]["code"] in rules]
-                got = [action_decision(a, contained) for a in group.get("action", [])]
-                assert got == expected, (case["id"], call["name"], plan_id)
-                compared += 1
-                actions += len(got)
+    for case, call, cards in every_call(app_client):
+        for plan_id, rules in plan_rules.items():
+            response = app_client.post(
+                f"/fhir/PlanDefinition/{plan_id}/$apply", json=apply_parameters(case, call)
+            )
+            if response.status_code == 400:  # the plan serves no card at this hook
+                assert not any(c["source"]["topic"]["code"] in rules for c in cards)
+                continue
+            assert response.status_code == 200, response.text
+            care_plan = response.json()
+            group = care_plan["contained"][0]
+            contained = {f"#{r['id']}": r for r in care_plan["contained"][1:]}
+            expected = [card_decision(c) for c in cards if c["source"]["topic"]["code"] in rules]
+            got = [action_decision(a, contained) for a in group.get("action", [])]
+            assert got == expected, (case["id"], call["name"], plan_id)
+            compared += 1
+            actions += len(got)
     assert compared > 300 and actions > 100, (compared, actions)
 
 
