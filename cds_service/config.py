@@ -107,7 +107,29 @@ class Settings(BaseSettings):
         "required with PostgreSQL. Without it, on SQLite, a random one is generated and kept in the store.",
     )
 
-    @field_validator("cors_origins", "fhir_allowed_servers", mode="before")
+    capture_client_id: str = Field(
+        default="cds-capture",
+        description="The client id the EHR's authorization server registered the capture app (/capture/) "
+        "under.",
+    )
+    capture_frame_ancestors: Annotated[list[str], NoDecode] = Field(
+        default=["'self'"],
+        description="Comma-separated origins that may show the capture app in a frame (the EHR's), as "
+        "Content-Security-Policy frame-ancestors sources.",
+    )
+    capture_connect_sources: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Comma-separated origins the capture app may call besides this service and the allowed "
+        "FHIR servers: the EHR's authorization server, when it has another origin.",
+    )
+
+    @field_validator(
+        "cors_origins",
+        "fhir_allowed_servers",
+        "capture_frame_ancestors",
+        "capture_connect_sources",
+        mode="before",
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):

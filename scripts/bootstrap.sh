@@ -9,6 +9,7 @@ python=${PYTHON:-python3}
   echo "Python 3.11 or newer is required (found $("$python" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
   exit 1
 }
+./scripts/capture.sh  # the capture app's libraries (npm, from its lockfile), only when they changed
 stamp=.venv/.installed
 wanted=$(cat pyproject.toml requirements/dev.txt requirements/build.in | sha256sum | cut -d' ' -f1)
 if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then

@@ -18,7 +18,9 @@
 #   HAPI_STOP_TIMEOUT    seconds to wait after SIGTERM before SIGKILL (default 30)
 #   HAPI_MAVEN_REPO      optional Maven local repository (default: Maven's own, ~/.m2/repository)
 #   HAPI_RUN_DIR         pid, URL and log files (default tests/hapi/run): one server per folder, so
-#                        scripts/sandbox.sh runs its own beside the integration tests' one
+#                        scripts/sandbox.sh runs its own beside the integration tests' one. While
+#                        $HAPI_RUN_DIR/smart-configuration.json exists the server publishes it at
+#                        <base>/.well-known/smart-configuration and checks bearer tokens (tests/hapi/README.md)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +30,7 @@ RUN_DIR="${HAPI_RUN_DIR:-$HAPI_DIR/run}"
 PID_FILE="$RUN_DIR/server.pid"
 URL_FILE="$RUN_DIR/base_url"
 LOG_FILE="$RUN_DIR/server.log"
+SMART_FILE="$RUN_DIR/smart-configuration.json"
 JAVA_OPTS="${HAPI_JAVA_OPTS:--Xms256m -Xmx768m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}"
 START_TIMEOUT="${HAPI_START_TIMEOUT:-180}"
 STOP_TIMEOUT="${HAPI_STOP_TIMEOUT:-30}"
@@ -36,7 +39,7 @@ log() { echo "hapi: $*" >&2; }
 die() { echo "hapi: error: $*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -138,9 +141,10 @@ cmd_start() {
   fi
 
   mkdir -p "$RUN_DIR"
+  rm -f "$SMART_FILE" # a fresh server checks no tokens until a test writes it
   log "starting HAPI FHIR on $base (log: ${LOG_FILE#"$ROOT"/})"
   # shellcheck disable=SC2086
-  nohup java $JAVA_OPTS -jar "$JAR" --port "$port" --host 127.0.0.1 \
+  nohup java $JAVA_OPTS "-Dhapi.smart-configuration=$SMART_FILE" -jar "$JAR" --port "$port" --host 127.0.0.1 \
     </dev/null >"$LOG_FILE" 2>&1 &
   pid=$!
   echo "$pid" > "$PID_FILE"

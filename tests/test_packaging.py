@@ -112,6 +112,18 @@ def test_the_wheel_finds_its_bundled_rules_and_patients_inside_the_installed_pac
     assert found["cases"] == len(list((ROOT / "fixtures/patients").glob("*.json")))
 
 
+def test_the_wheel_carries_the_capture_app_and_the_libraries_it_was_built_with(installed: Path) -> None:
+    source = ROOT / "cds_service/web/capture_app"
+    (package,) = (installed.parent / "venv/lib").glob("python3*/site-packages/cds_service/web/capture_app")
+    ours = sorted(p.name for p in source.iterdir() if p.suffix in {".html", ".js", ".css"})
+    assert ours and sorted(p.name for p in package.iterdir() if p.is_file()) == ours
+
+    def vendor(root: Path) -> list[str]:
+        return sorted(p.relative_to(root).as_posix() for p in (root / "vendor").rglob("*") if p.is_file())
+
+    assert "vendor/lforms/main.js" in vendor(source) and vendor(package) == vendor(source)
+
+
 def test_the_installed_command_validates_and_evaluates_from_another_folder(installed: Path) -> None:
     validated = run_installed(installed, "validate")
     assert validated.returncode == 0, validated.stderr

@@ -71,6 +71,10 @@ class JwtVerifier:
         self._jwks = JwksCache(http, ttl_s=jwks_ttl_s, refresh_interval_s=refresh_interval_s, clock=clock)
         self._replay = replay
 
+    def fhir_servers(self) -> frozenset[str]:
+        """Every FHIR base URL some trusted client may send: what the capture app may be launched against."""
+        return frozenset(server for client in self._clients.values() for server in client.fhir_servers)
+
     async def verify(self, authorization_header: str | None, audience: str) -> VerifiedClient:
         """The verified caller, or AuthError. `audience`: the public URL of the endpoint being called."""
         token = _bearer_token(authorization_header)

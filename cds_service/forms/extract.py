@@ -6,6 +6,10 @@ from its fixed values and the answers of the items whose `definition` names an e
 screen uses both: its findings are Observations, each outside PT or CBT course one completed Procedure
 (V2-32, V2-33). Every answer is checked against its item first; a response that does not fit is refused with
 every problem at once, each at its path and naming the linkId, and nothing is extracted.
+
+A response with an `identifier` makes the transaction idempotent (`idempotency`). The response's `author`
+(the user) is each Observation's performer and each Procedure's recorder: an outside course was performed by
+its therapist, the user only recorded it.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from ..plans.questionnaires import COMPONENT, EXTRACT_CATEGORY, extract_mode, ex
 from ..record.dates import parse_date
 from .answers import AnswerError, checked
 from .definitions import fixed_values, put
-from .observations import component, observation
+from .idempotency import derived, identifier_of, if_none_exist
+from .observations import component, observation, reference_type
 
 EXTRACTABLE = frozenset(
     {"completed", "amended"}
 )  # SDC: extraction only makes sense once a response is complete
 ROOT = "QuestionnaireResponse"
+RECORDERS = frozenset({"Practitioner", "PractitionerRole", "Patient", "RelatedPerson"})
 
 
 def extract(questionnaire: dict[str, Any], response: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -40,7 +46,7 @@ def extract(questionnaire: dict[str, Any], response: dict[str, Any], now: dateti
     extraction.envelope()
     root_mode = extract_mode(questionnaire, False) is True
     extraction.visit(
-        questionnaire.get("item"), response.get("item"), ROOT, root_mode, _categories(questionnaire)
+        questionnaire.get("item"), response.get("item"), ROOT, "", root_mode, _categories(questionnaire)
     )
     if extraction.issues:
         raise InvalidRequest(extraction.issues)
@@ -51,7 +57,9 @@ def extract(questionnaire: dict[str, Any], response: dict[str, Any], now: dateti
 class _Built:
     resource: dict[str, Any]
     link_id: str
-    where: str
+    where: str  # the path into the request, for issues
+    source: str  # linkIds, repetitions and answer positions: the same for the same response, re-sent
+    identifier: dict[str, str] | None = None
 
 
 @dataclass
@@ -68,6 +76,7 @@ class _Extraction:
         self.response_url = f"urn:uuid:{uuid.uuid4()}"
         has_id = isinstance(self.response.get("id"), str) and bool(self.response["id"])
         self.derived_from = f"{ROOT}/{self.response['id']}" if has_id else self.response_url
+        self.identifier: dict[str, str] | None = None
 
     def issue(self, diagnostics: str, where: str) -> None:
         self.issues.append(Issue(diagnostics, where))
@@ -80,12 +89,17 @@ class _Extraction:
         subject = self.response.get("subject")
         if not isinstance(subject, dict) or not isinstance(subject.get("reference"), str):
             self.issue("the response needs a subject (a reference to the patient)", f"{ROOT}.subject")
+        try:
+            self.identifier = identifier_of(self.response)
+        except ValueError as error:
+            self.issue(str(error), f"{ROOT}.identifier")
 
     def visit(
         self,
         items: Any,
         answered: Any,
         path: str,
+        source: str,
         mode: bool,
         categories: list[dict[str, Any]],
         context: _Built | None = None,
@@ -107,7 +121,8 @@ class _Extraction:
             times[link] += 1
             if times[link] == 2 and not item.get("repeats"):
                 self.issue(f"'{link}' does not repeat, but the response has it more than once", where)
-            self.item(item, given, where, mode, categories, context, components)
+            here = f"{source}/{link}[{times[link] - 1}]"
+            self.item(item, given, where, here, mode, categories, context, components)
         for item in known.values():
             if item.get("required") and not any(self.present(item, g) for g in answered or ()):
                 self.issue(f"'{item.get('linkId')}' is required", path)
@@ -122,6 +137,7 @@ class _Extraction:
         item: dict[str, Any],
         given: dict[str, Any],
         where: str,
+        source: str,
         inherited: bool,
         categories: list[dict[str, Any]],
         context: _Built | None,
@@ -132,16 +148,16 @@ class _Extraction:
         categories = _categories(item) or categories
         kind = extraction_context(item)
         if kind is not None:
-            built = _Built({"resourceType": kind}, link, where)
+            built = _Built({"resourceType": kind}, link, where, source)
             for definition, value in fixed_values(item):
                 put(built.resource, definition, value)
-            self.visit(item.get("item"), given.get("item"), where, mode is True, categories, built)
+            self.visit(item.get("item"), given.get("item"), where, source, mode is True, categories, built)
             self.finish(built)
             return
         if item.get("type") in {"group", "display"}:
             if given.get("answer"):
                 self.issue(f"'{link}' is a {item.get('type')} and takes no answer", f"{where}.answer")
-            self.visit(item.get("item"), given.get("item"), where, mode is True, categories, context)
+            self.visit(item.get("item"), given.get("item"), where, source, mode is True, categories, context)
             return
         answers = given.get("answer") or []
         if not isinstance(answers, list):
@@ -152,7 +168,7 @@ class _Extraction:
         if given.get("item"):
             self.issue(f"the items below '{link}' go below its answer (answer.item)", f"{where}.item")
         for index, answer in enumerate(answers):
-            at = f"{where}.answer[{index}]"
+            at, origin = f"{where}.answer[{index}]", f"{source}.answer[{index}]"
             try:
                 value = checked(item, answer)
             except AnswerError as error:
@@ -165,9 +181,11 @@ class _Extraction:
                     components.append(component(item, value))
                 continue
             parts: list[dict[str, Any]] = []
-            self.visit(item.get("item"), answer.get("item"), at, mode is True, categories, context, parts)
+            self.visit(
+                item.get("item"), answer.get("item"), at, origin, mode is True, categories, context, parts
+            )
             if mode is True and item.get("code") and context is None:
-                self.observe(item, value, categories, parts, link, at)
+                self.observe(item, value, categories, parts, link, at, origin)
 
     def observe(
         self,
@@ -177,6 +195,7 @@ class _Extraction:
         parts: list[dict[str, Any]],
         link: str,
         where: str,
+        source: str,
     ) -> None:
         try:
             resource = observation(
@@ -185,13 +204,20 @@ class _Extraction:
         except AnswerError as error:
             self.issue(f"the answer to '{link}' does not fit: {error}", where)
             return
-        self.finish(_Built(resource, link, where))
+        self.finish(_Built(resource, link, where, source))
 
     def finish(self, built: _Built) -> None:
         """A resource is kept only if it is valid FHIR R4 with its periods in order."""
         resource = built.resource
-        if "subject" in get_fhir_model_class(resource["resourceType"]).model_fields:
+        elements = get_fhir_model_class(resource["resourceType"]).model_fields
+        if "subject" in elements:
             resource.setdefault("subject", self.response.get("subject"))
+        author = self.response.get("author")
+        if "recorder" in elements and isinstance(author, dict) and reference_type(author) in RECORDERS:
+            resource.setdefault("recorder", author)
+        if self.identifier is not None:
+            built.identifier = derived(self.identifier, built.source)
+            resource.setdefault("identifier", []).append(built.identifier)
         if not _periods_in_order(resource):
             self.issue(f"the answers to '{built.link_id}' end before they start", built.where)
             return
@@ -208,8 +234,10 @@ class _Extraction:
     def bundle(self) -> dict[str, Any]:
         entries = []
         if self.derived_from == self.response_url:  # a response not stored yet travels with what it yields
-            entries.append(_entry(self.response_url, self.response))
-        entries.extend(_entry(f"urn:uuid:{uuid.uuid4()}", built.resource) for built in self.built)
+            entries.append(_entry(self.response_url, self.response, self.identifier))
+        entries.extend(
+            _entry(f"urn:uuid:{uuid.uuid4()}", built.resource, built.identifier) for built in self.built
+        )
         bundle: dict[str, Any] = {
             "resourceType": "Bundle",
             "type": "transaction",
@@ -254,9 +282,9 @@ def _periods_in_order(node: Any) -> bool:
     return all(_periods_in_order(value) for value in node.values())
 
 
-def _entry(full_url: str, resource: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "fullUrl": full_url,
-        "resource": resource,
-        "request": {"method": "POST", "url": resource["resourceType"]},
-    }
+def _entry(full_url: str, resource: dict[str, Any], identifier: dict[str, str] | None) -> dict[str, Any]:
+    """A create; a conditional one (created only if no resource has that identifier) given an identifier."""
+    request = {"method": "POST", "url": resource["resourceType"]}
+    if identifier is not None:
+        request["ifNoneExist"] = if_none_exist(identifier)
+    return {"fullUrl": full_url, "resource": resource, "request": request}

@@ -41,7 +41,7 @@ def observation(
     if INSTANT.fullmatch(when):
         resource["issued"] = when
     author = response.get("author")
-    if isinstance(author, dict) and _reference_type(author) in PERFORMERS:
+    if isinstance(author, dict) and reference_type(author) in PERFORMERS:
         resource["performer"] = [author]
     resource.update(observation_value(item, *value))
     resource["derivedFrom"] = [{"reference": derived_from}]
@@ -86,7 +86,8 @@ def observation_value(item: dict[str, Any], key: str, given: Any) -> dict[str, A
     return {key: given}
 
 
-def _reference_type(reference: dict[str, Any]) -> str:
+def reference_type(reference: dict[str, Any]) -> str:
+    """The resource type a Reference points at, from its relative `reference` or its `type`."""
     return str(reference.get("reference") or "").partition("/")[0] or str(reference.get("type") or "")
 
 
@@ -95,4 +96,4 @@ def _allowed(element: str, reference: Any) -> bool:
     (Observation, Procedure), Observation.partOf takes a Procedure."""
     if not isinstance(reference, dict):
         return False
-    return element == "basedOn" or _reference_type(reference) == "Procedure"
+    return element == "basedOn" or reference_type(reference) == "Procedure"

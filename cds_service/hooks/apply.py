@@ -219,9 +219,10 @@ def _action(card: JSONObject, contained: list[JSONObject], subject: str) -> JSON
                 "display": source["label"],
                 **({"url": source["url"]} if "url" in source else {}),
             },
-            *(
+            *(  # a SMART link launches an app inside the EHR with its context: no document to read
                 {"type": "documentation", "display": link["label"], "url": link["url"]}
                 for link in card.get("links", [])
+                if link.get("type") != "smart"
             ),
         ],
     }

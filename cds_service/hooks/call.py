@@ -65,8 +65,9 @@ async def call_service(
     caller: str = "",
 ) -> HookResult:
     """Validate, gather the patient data, evaluate the plan definitions of the service's hook. Cards link
-    their source to `{source_base}/rules/{plan id}` when a base URL is known. With `quiet`, cards acknowledged
-    before for this patient of `caller` (the EHR's issuer and tenant) are left out (V2-30)."""
+    their source to `{source_base}/rules/{plan id}`, and what they miss to the capture app under it, when a
+    base URL is known. With `quiet`, cards acknowledged before for this patient of `caller` (the EHR's issuer
+    and tenant) are left out (V2-30)."""
     call = await prepare_call(service, body, fetcher, max_resources)
     context, hook = call.request.context, service.hook
     cards, failed = evaluate(ruleset, hook, call.record, call.drafts, now.date(), context, source_base)

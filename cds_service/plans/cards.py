@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ..protocol.request import HookContext
 from ..protocol.response import (
     SUMMARY_MAX,
@@ -76,6 +78,7 @@ STATE_WORDS = {"not-met": "not met", "not-documented": "not documented"}
 UNMET_SHOWN = 3  # a summary names up to three missing items, then "+N more" (V2-25)
 UNMET_SEPARATOR = "; "
 EVIDENCE_SHOWN = 2  # records per checklist line: enough to check it, short enough to read
+CAPTURE_LABEL = "Record the missing items"  # the SMART link to the capture app
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,9 +297,57 @@ def _extension(plan_lines: list[Line], evaluation: Evaluation) -> dict[str, list
     return extension
 
 
+def _missing_criteria(plan_lines: list[Line], evaluation: Evaluation) -> list[Criterion]:
+    """The checklist's criteria not met or not documented, a breakdown's missing parts rather than the whole
+    (R2 reads every C-item; only its missing ones need recording). Not met counts too: a rule that reads an
+    absent record as "no" (R4's attestation) says not met where nothing was recorded."""
+    found = []
+    for line in plan_lines:
+        if not line.parts and line.status in UNMET_STATUSES:
+            found.append(line.criterion)
+        for code, status in line.parts:
+            sub = _find(evaluation, code)
+            if sub is not None and status in UNMET_STATUSES:
+                found.append(sub)
+    return found
+
+
+def capture_link(
+    spec: CardSpec, plan: Plan, plan_lines: list[Line], evaluation: Evaluation, launch_url: str | None
+) -> Link | None:
+    """The SMART link to the capture app, opened on the Questionnaire items that record what the card's
+    checklist misses; none when the card shows no checklist, no base URL is known or nothing can be
+    recorded there."""
+    if launch_url is None or "checklist" not in PLACEHOLDER.findall(spec.detail or ""):
+        return None
+    captures = [c.capture for c in _missing_criteria(plan_lines, evaluation) if c.capture is not None]
+    if not captures:
+        return None
+    form = captures[0].form  # the Questionnaire that records the first missing item
+    wanted = frozenset().union(*(capture.items for capture in captures if capture.form == form))
+    app_context = {
+        "questionnaire": form.canonical,
+        "items": [link_id for link_id in form.link_ids if link_id in wanted],
+        "plan": plan.title,
+        "checklist": [
+            {"text": fill_parameters(line.criterion.label, evaluation.params), "status": line.status}
+            for line in plan_lines
+        ],
+    }
+    return Link(
+        label=CAPTURE_LABEL, url=launch_url, type="smart", appContext=orjson.dumps(app_context).decode()
+    )
+
+
 def build_card(
-    spec: CardSpec, plan: Plan, evaluation: Evaluation, context: HookContext, source_url: str | None
+    spec: CardSpec,
+    plan: Plan,
+    evaluation: Evaluation,
+    context: HookContext,
+    source_url: str | None,
+    launch_url: str | None = None,
 ) -> Card:
+    """The card; `launch_url` is where the capture app is launched from, when the service's base is known."""
     plan_lines = lines(plan.criteria, evaluation)  # summary, checklist and extension read the same lines
     reasons = _reasons(spec, evaluation) if spec.suggestions else []
     suggestions = [
@@ -315,6 +366,9 @@ def build_card(
         suggestions=suggestions,
         selectionBehavior="any" if suggestions else None,
         overrideReasons=[Coding(**reason) for reason in spec.override_reasons],
-        links=[Link(label=label, url=url) for label, url in spec.links],
+        links=[
+            *(Link(label=label, url=url) for label, url in spec.links),
+            *filter(None, [capture_link(spec, plan, plan_lines, evaluation, launch_url)]),
+        ],
         extension=_extension(plan_lines, evaluation),
     )

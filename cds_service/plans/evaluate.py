@@ -12,6 +12,7 @@ from datetime import date
 from ..protocol.request import HookContext
 from ..protocol.response import Card
 from ..record import Entry, PatientRecord
+from .capture import LAUNCH_PATH
 from .cards import build_card
 from .evaluation import Evaluation, activated
 from .kleene import is_true
@@ -25,7 +26,12 @@ def _applies(spec: CardSpec) -> bool:
 
 
 def _plan_cards(
-    plan: Plan, hook: str, evaluation: Evaluation, context: HookContext, source_url: str | None
+    plan: Plan,
+    hook: str,
+    evaluation: Evaluation,
+    context: HookContext,
+    source_url: str | None,
+    launch_url: str | None,
 ) -> list[Card]:
     cards = []
     for spec in plan.cards:
@@ -34,14 +40,14 @@ def _plan_cards(
         if spec.per_draft is None:
             evaluation.focus(None, plan.criteria)
             if _applies(spec):
-                cards.append(build_card(spec, plan, evaluation, context, source_url))
+                cards.append(build_card(spec, plan, evaluation, context, source_url, launch_url))
             continue
         members = evaluation.valuesets[spec.per_draft]
         for draft in evaluation.drafts:
             if members.matches(draft):
                 evaluation.focus(draft, plan.criteria)
                 if _applies(spec):
-                    cards.append(build_card(spec, plan, evaluation, context, source_url))
+                    cards.append(build_card(spec, plan, evaluation, context, source_url, launch_url))
     return cards
 
 
@@ -72,15 +78,17 @@ def evaluate(
     context: HookContext,
     source_base: str | None = None,
 ) -> tuple[list[Card], list[str]]:
-    """Cards for `hook`, in plan order, and the ids of plans that failed (logged, not raised)."""
+    """Cards for `hook`, in plan order, and the ids of plans that failed (logged, not raised). With a
+    `source_base`, cards link their rule page and the capture app served under it."""
     evaluation = start_evaluation(ruleset, hook, record, drafts, t0)
+    launch_url = f"{source_base}{LAUNCH_PATH}" if source_base else None
     cards: list[Card] = []
     failed: list[str] = []
     with activated(evaluation):
         for plan in ruleset.plans_for(hook):
             try:
                 source_url = plan.source_url or (f"{source_base}/rules/{plan.id}" if source_base else None)
-                cards.extend(_plan_cards(plan, hook, evaluation, context, source_url))
+                cards.extend(_plan_cards(plan, hook, evaluation, context, source_url, launch_url))
             except Exception as error:  # one broken plan must not silence the others
                 log.error("plan %s failed on %s: %s", plan.id, hook, type(error).__name__)
                 failed.append(plan.id)

@@ -22,6 +22,7 @@ from ..protocol.request import HOOKS
 from ..protocol.response import SUMMARY_MAX
 from ..types import Evaluator
 from . import canonical
+from .capture import with_capture
 from .cards import UNMET_SEPARATOR, UNMET_SHOWN, fill_parameters
 from .data_requirements import with_data_requirements
 from .engine import clinical_engine
@@ -623,6 +624,8 @@ class Loader:
                     self.problem(str(self.directory), f"prefetch[{hook}].{key}", message)
         if self.problems:
             raise RuleSetError(self.problems)
+        questionnaires = (resource for _, resource in self.files.get("Questionnaire", []))
+        plans = with_capture(plans, questionnaires, valuesets, rules)  # what a card's SMART link records
         ruleset = RuleSet(
             plans=tuple(plans),
             facts=facts,

@@ -12,6 +12,23 @@ Indicator = Literal["info", "warning", "critical"]
 
 
 @dataclass(frozen=True, slots=True)
+class CaptureForm:
+    """A Questionnaire the capture app renders: its canonical and every item's linkId, in order."""
+
+    canonical: str  # `url|version`, as a SMART link's appContext names it
+    link_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """The items of one Questionnaire whose answers become records a criterion reads: what a card's SMART
+    link opens the capture app on when that criterion is missing."""
+
+    form: CaptureForm
+    items: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Criterion:
     """One line of a card's checklist: met, unmet or not documented, and whether it is required."""
 
@@ -26,6 +43,7 @@ class Criterion:
     source: str = ""  # "file: path" of the criterion extension
     missing: str = ""  # plain words for a summary when it is not met: "no CBT"
     not_required: str = ""  # why it does not apply when requiredWhen is false: "no radicular symptoms"
+    capture: Capture | None = None  # the Questionnaire items that can record it, found at load
 
 
 @dataclass(frozen=True, slots=True)

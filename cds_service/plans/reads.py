@@ -98,17 +98,17 @@ def named(rule: Any, operator: str) -> Iterator[str]:
             yield args[0]
 
 
-def transitive_reads(
+def transitive_rules(
     rules: Iterable[Any], fact_rules: dict[str, Any], plan_rules: dict[str, list[Any]]
-) -> set[Read]:
-    """What `rules` read, with what the facts they name read and the plans whose criteria they read
-    (`{"unmet": "plan-id"}`), to any depth."""
+) -> list[Any]:
+    """`rules`, the rules of the facts they name and of the plans whose criteria they read
+    (`{"unmet": "plan-id"}`), to any depth, each fact and plan once."""
     pending = list(rules)
     seen: set[tuple[str, str]] = set()
-    reads: set[Read] = set()
+    reached: list[Any] = []
     while pending:
         rule = pending.pop()
-        reads |= direct_reads(rule)
+        reached.append(rule)
         for name in named(rule, "fact"):
             if name in fact_rules and ("fact", name) not in seen:
                 seen.add(("fact", name))
@@ -117,7 +117,15 @@ def transitive_reads(
             if name in plan_rules and ("plan", name) not in seen:
                 seen.add(("plan", name))
                 pending.extend(plan_rules[name])
-    return reads
+    return reached
+
+
+def transitive_reads(
+    rules: Iterable[Any], fact_rules: dict[str, Any], plan_rules: dict[str, list[Any]]
+) -> set[Read]:
+    """What `rules` read, with what the facts they name read and the plans whose criteria they read, to any
+    depth."""
+    return {read for rule in transitive_rules(rules, fact_rules, plan_rules) for read in direct_reads(rule)}
 
 
 Source = tuple[str, str]  # (resource type, value set name or "") of the records an expression yields

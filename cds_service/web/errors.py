@@ -19,7 +19,16 @@ log = logging.getLogger("cds_service")
 
 
 class Unauthenticated(ServiceError):
-    """The caller's JWT is missing or rejected; the reason goes to the log, not to the caller."""
+    """The caller's JWT is missing or rejected (the reason goes to the log, not to the caller), or a SMART
+    app's access token, which its FHIR server refused."""
+
+
+class Forbidden(ServiceError):
+    """The caller asks for what it may not have: a FHIR server off the allowlist, another patient."""
+
+
+class BadGateway(ServiceError):
+    """A FHIR server the service had to ask could not be reached, or answered with no usable answer."""
 
 
 class UnsupportedMediaType(ServiceError):
@@ -29,10 +38,12 @@ class UnsupportedMediaType(ServiceError):
 STATUS: dict[type[ServiceError], int] = {
     InvalidRequest: 400,
     Unauthenticated: 401,
+    Forbidden: 403,
     NotFound: 404,
     DataUnavailable: 412,
     TooLarge: 413,
     UnsupportedMediaType: 415,
+    BadGateway: 502,
 }
 
 

@@ -4,7 +4,9 @@ Read and search of PlanDefinition, Library, ValueSet, CodeSystem and Questionnai
 additions and computed data requirements), `$data-requirements` on a Library or PlanDefinition, and
 `PlanDefinition/$apply`, which evaluates with the same engine as the CDS services, and SDC's
 `QuestionnaireResponse/$extract` for the post-fusion screen. The artifacts are public knowledge, like the
-rule pages; the two operations read patient data, so they are authenticated like a service call.
+rule pages; the two operations read patient data, so they are authenticated like a service call. `$extract`
+also serves the SMART capture app, which authenticates with the EHR's access token instead
+(`smart_access`). `$apply` does not: it reads nothing but what is posted, and the app does not call it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .audit import audited
 from .authenticate import authenticate
 from .bodies import read_json
 from .responses import JSON
+from .smart_access import app_servers, smart_caller
 from .state import state
 
 FHIR_JSON = "application/fhir+json"
@@ -197,9 +200,13 @@ async def extract_response(request: Request) -> FhirJSON:
     """SDC `QuestionnaireResponse/$extract`: the Observations and Procedures a completed screen records."""
     shared = state(request)
     with audited(request, "extract") as audit:
-        await authenticate(request)
+        app = smart_caller(request.headers, app_servers(shared.settings, shared.verifier))
+        if app is None:
+            await authenticate(request)
         body = await read_json(request, shared.settings.max_body_bytes, shared.settings.max_json_depth)
         response = _response_of(body)
+        if app is not None:
+            await shared.smart.authorise(shared.fetcher, app, response)
         canonical_url = str(response.get("questionnaire") or "").partition("|")[0]
         questionnaire = next(
             (

@@ -34,12 +34,16 @@ PATTERNS = {"hookInstance": UUID, "userId": REFERENCE, "patientId": FHIR_ID, "en
 
 ERRORS = {
     "400": "The body is malformed, too deeply nested, or not a valid request; `expression` names the member",
-    "401": "The CDS client's bearer JWT is missing or rejected (unless the service runs with CDS_AUTH=off)",
+    "401": "The CDS client's bearer JWT is missing or rejected (unless the service runs with CDS_AUTH=off), "
+    "or the FHIR server named by X-FHIR-Server did not accept the SMART access token",
+    "403": "X-FHIR-Server names a FHIR server the service may not contact, or that server does not show the "
+    "patient to the access token",
     "404": "No such CDS service, plan definition or route",
     "405": "The method is not allowed on this path (any path; the `Allow` header lists the allowed ones)",
     "412": "Prefetch data the rules need was neither sent nor could be fetched from `fhirServer`",
     "413": "The body or the number of FHIR resources in one call is over the configured limit",
     "415": "The Content-Type is not JSON",
+    "502": "The FHIR server named by X-FHIR-Server could not be reached or gave no usable answer",
     "500": "An internal error; the service logged it",
 }
 
@@ -137,7 +141,7 @@ def _operation(summary: str, answers: dict[str, Any], errors: list[int], **extra
     The operations that can answer 401 are the ones that verify the caller's JWT."""
     shared = {str(status): {"$ref": f"#/components/responses/{status}"} for status in errors}
     security: dict[str, Any] = {"security": [{"cdsHooksJwt": []}]} if 401 in errors else {}
-    return {"summary": summary, **extra, **security, "responses": answers | shared}
+    return {"summary": summary, **security, **extra, "responses": answers | shared}
 
 
 def build_openapi(services: Mapping[str, Service]) -> dict[str, Any]:
@@ -243,6 +247,19 @@ def build_openapi(services: Mapping[str, Service]) -> dict[str, Any]:
                 ),
             },
             **fhir_paths(),
+            "/capture/config.json": {
+                "get": _operation(
+                    "The capture app's launch settings: client id, SMART scopes, the Questionnaire it opens "
+                    "without a card (the app's own files are served under /capture/)",
+                    {
+                        "200": {
+                            "description": "The settings",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                    [404, 500],
+                )
+            },
             "/healthz": {"get": _operation("Liveness", {"200": _json("Health", "The process is up")}, [500])},
             "/readyz": {
                 "get": _operation(
@@ -285,7 +302,12 @@ def build_openapi(services: Mapping[str, Service]) -> dict[str, Any]:
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
                     "description": "The CDS Hooks 2.0 JWT of a trusted CDS client",
-                }
+                },
+                "smartAccessToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A SMART on FHIR access token for the FHIR server named by X-FHIR-Server",
+                },
             },
         },
     }
@@ -343,8 +365,22 @@ def fhir_paths() -> dict[str, Any]:
         "/fhir/QuestionnaireResponse/$extract": {
             "post": _operation(
                 "SDC $extract: the resources a completed post-fusion screen records",
-                {"200": _fhir("A transaction Bundle")},
-                [400, 401, 413, 415, 500],
+                {"200": _fhir("A transaction Bundle, idempotent when the response has an identifier")},
+                [400, 401, 403, 413, 415, 500, 502],
+                description="Called by a CDS client with its JWT, or by the SMART capture app with the EHR's "
+                "access token and X-FHIR-Server: the service then reads the response's patient from that "
+                "server with the token, and answers only if the server shows the patient to it.",
+                parameters=[
+                    {
+                        "name": "X-FHIR-Server",
+                        "in": "header",
+                        "required": False,
+                        "description": "The EHR's FHIR base URL the SMART access token is for (the launch's "
+                        "iss); it must be a FHIR server a hook call's fhirServer may be",
+                        "schema": {"type": "string", "format": "uri"},
+                    }
+                ],
+                security=[{"cdsHooksJwt": []}, {"smartAccessToken": []}],
                 requestBody=fhir_body,
             ),
         },

@@ -17,6 +17,7 @@ from ..protocol.outcome import issues_from_validation
 from .audit import audited
 from .authenticate import authenticate
 from .bodies import read_json
+from .capture import ROUTES as CAPTURE_ROUTES
 from .data_page import data_page
 from .fhir_facade import ROUTES as FHIR_ROUTES
 from .openapi import openapi
@@ -137,4 +138,5 @@ ROUTES = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     *FHIR_ROUTES,
+    *CAPTURE_ROUTES,
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -13,6 +13,7 @@ from ..hooks import RuleRegistry
 from ..hooks.quiet import CardQuieter
 from ..store import Database, FeedbackStore, IssuedCards
 from ..types import Clock
+from .smart_access import SmartAccess
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class State:
     fetcher: FhirFetcher
     verifier: JwtVerifier | None  # None with CDS_AUTH=off
     quiet: CardQuieter | None  # None with CDS_QUIET_CARDS=false
+    smart: SmartAccess = field(default_factory=SmartAccess)  # the capture app's recently checked tokens
 
 
 def state(request: Request) -> State:

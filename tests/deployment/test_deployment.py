@@ -26,6 +26,7 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 from starlette.applications import Starlette
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from cds_service.auth.clients import load_trusted_clients
@@ -95,7 +96,7 @@ def container_port(container: dict[str, Any], port: int | str) -> int:
 
 
 def get_routes() -> set[str]:
-    return {route.path for route in ROUTES if "GET" in (route.methods or ())}
+    return {route.path for route in ROUTES if isinstance(route, Route) and "GET" in (route.methods or ())}
 
 
 def settings_variables() -> set[str]:

@@ -123,7 +123,7 @@ def test_a_quantity_takes_the_items_unit_and_a_choice_becomes_a_codeable_concept
     }
 
 
-def test_an_outside_course_becomes_one_completed_tagged_procedure():
+def test_an_outside_course_becomes_one_completed_tagged_procedure_the_user_recorded():
     (procedure,) = resources(
         response(
             course(
@@ -151,6 +151,7 @@ def test_an_outside_course_becomes_one_completed_tagged_procedure():
             }
         ],
         "subject": {"reference": "Patient/p1"},
+        "recorder": {"reference": "Practitioner/dr-1"},  # the outside therapist performed it
     }
 
 

@@ -61,14 +61,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(app: Any, port: int | None = None) -> Iterator[str]:
-    """Run `app` on 127.0.0.1 in a background thread; yield `http://127.0.0.1:PORT`; stop it afterwards."""
+def serving(app: Any, port: int | None = None, *, lifespan: bool = False) -> Iterator[str]:
+    """Run `app` on 127.0.0.1 in a background thread; yield `http://127.0.0.1:PORT`; stop it afterwards.
+    With `lifespan`, its start-up and shut-down run too (the service's app needs them; test servers not)."""
     sock = socket.create_server((HOST, 0)) if port is None else None
     if sock is not None:
         port = sock.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host=HOST, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=2
+            app,
+            host=HOST,
+            port=port,
+            log_level="warning",
+            lifespan="on" if lifespan else "off",
+            timeout_graceful_shutdown=2,
         )
     )
     thread = threading.Thread(

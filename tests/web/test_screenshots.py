@@ -6,8 +6,6 @@ Skipped without Chromium or Node, unless CDS_REQUIRE_BROWSER=1 (set by CI) makes
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,24 +13,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from support.browser import require_browser
 from support.hooks import ROOT
 
-CHROMIUM = os.environ.get("CDS_CHROMIUM", "/usr/bin/chromium")
 PLAN, RULE = "red-flags", "RF-1"  # RF-1: the cauda equina red flag, which a synthetic patient has
 
 
 @pytest.fixture(scope="module")
 def browser() -> None:
-    missing = []
-    if not Path(CHROMIUM).is_file():
-        missing.append(f"Chromium at {CHROMIUM} (apt-get install chromium)")
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        missing.append("Node 20 with npm")
-    if missing:
-        reason = f"the browser test needs {' and '.join(missing)}"
-        if os.environ.get("CDS_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"CDS_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
+    require_browser()
 
 
 def drawn(path: Path) -> Image.Image:

@@ -38,6 +38,7 @@ import org.springframework.orm.jpa.LocalContainerEntityManagerFactoryBean;
 import org.springframework.transaction.annotation.EnableTransactionManagement;
 import org.springframework.web.cors.CorsConfiguration;
 
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Properties;
 import javax.sql.DataSource;
@@ -173,6 +174,11 @@ public class ServerConfig {
 		// Only acts when a request carries _cascade=delete
 		server.registerInterceptor(cascadingDeleteInterceptor);
 		server.registerInterceptor(new CorsInterceptor(corsConfiguration()));
+		// -Dhapi.smart-configuration=<file> (scripts/hapi.sh sets it): act as a SMART launch's FHIR server
+		String smartConfiguration = System.getProperty("hapi.smart-configuration");
+		if (smartConfiguration != null && !smartConfiguration.isBlank()) {
+			server.registerInterceptor(new SmartGuard(Path.of(smartConfiguration), corsConfiguration(), ctx));
+		}
 		return server;
 	}
 
