@@ -1,7 +1,8 @@
 // The capture app driven as a clinician would, in Debian's Chromium: node capture.mjs JOB.json
 //
 // JOB.json: {chromium, launchUrl, saves: [{answers: [{question, answer}], revoke}], shots: {dir, widths},
-// axe}. Follows the card's SMART link (launchUrl: the app's launch page with iss and launch) through the
+// axe, keyboard}. With `keyboard`, every answer and every save is made with the keyboard alone (focus, Space,
+// Enter), as a clinician who does not use a mouse would. Follows the card's SMART link (launchUrl: the app's launch page with iss and launch) through the
 // authorization server back to the app and waits until the form is ready; then for each save answers each
 // question by its label (a radio group takes "Yes" or "No", a text box the text), first withdrawing the
 // app's access token at the `revoke` URL (RFC 7009) when given, presses Save and waits for the outcome.
@@ -47,8 +48,19 @@ async function answer(page, { question, answer }) {
   if (await group.count()) {
     // Ant Design's radios take the click on their label; the input follows once Angular has run.
     const radio = group.getByRole('radio', { name: answer, exact: true });
-    await radio.locator('xpath=ancestor::label[1]').click();
-    await radio.page().waitForFunction((input) => input.checked, await radio.elementHandle(), { timeout: 5000 });
+    if (job.keyboard) {
+      await radio.focus();
+      await page.keyboard.press('Space');
+    } else {
+      await radio.locator('xpath=ancestor::label[1]').click();
+    }
+    // What the user sees (Ant Design marks the chosen label) and what a screen reader reads (the input).
+    const label = await radio.locator('xpath=ancestor::label[1]').elementHandle();
+    await page.waitForFunction(
+      (wrapper) => wrapper.classList.contains('ant-radio-wrapper-checked') && wrapper.querySelector('input').checked,
+      label,
+      { timeout: 5000 },
+    );
     return;
   }
   const box = page.getByRole('textbox', { name: question, exact: true });
@@ -74,7 +86,13 @@ async function revoke(page, url) {
 }
 
 async function saved(page, count) {
-  await page.getByRole('button', { name: 'Save to the record' }).click();
+  const button = page.getByRole('button', { name: 'Save to the record' });
+  if (job.keyboard) {
+    await button.focus();
+    await page.keyboard.press('Enter');
+  } else {
+    await button.click();
+  }
   await page.waitForFunction(
     (n) => {
       const message = document.getElementById('message');

@@ -140,11 +140,14 @@ def today(loaded: str) -> Iterator[Callable[[str], Case]]:
         asyncio.run(load(loaded, originals))
 
 
-def _drive(launch_url: str, saves: list[dict[str, Any]], shots: Path) -> dict[str, Any]:
+def _drive(
+    launch_url: str, saves: list[dict[str, Any]], shots: Path, keyboard: bool = False
+) -> dict[str, Any]:
     return run_job(
         "capture.mjs",
         {
             "launchUrl": launch_url,
+            "keyboard": keyboard,
             "saves": saves,
             "shots": {"dir": str(shots), "widths": WIDTHS},
             "axe": str(ROOT / "scripts" / "browser" / "node_modules" / "axe-core" / "axe.min.js"),
@@ -204,7 +207,7 @@ def test_a_cards_smart_link_records_what_is_missing_and_the_card_changes(
         assert Path(file).stat().st_size > 5000, f"{file} looks empty"
 
 
-def test_a_standalone_launch_opens_the_whole_screen_and_a_red_flag_gives_its_card(
+def test_a_standalone_launch_opens_the_whole_screen_and_a_red_flag_recorded_by_keyboard_gives_its_card(
     service: tuple[str, str, SmartServer], today: Callable[[str], Case]
 ) -> None:
     base, hapi, smart = service
@@ -215,6 +218,7 @@ def test_a_standalone_launch_opens_the_whole_screen_and_a_red_flag_gives_its_car
         f"{base}/capture/launch.html?{urlencode({'iss': hapi})}",
         [{"answers": RED_FLAG.answers}],
         SHOTS / "standalone-launch",
+        keyboard=True,  # answered and saved without a mouse
     )
     assert result["violations"] == [], json.dumps(result["violations"])
     assert result["messages"][0].startswith("Saved to the record"), result

@@ -57,9 +57,11 @@ function showChecklist(context) {
   $("checklist-section").hidden = false;
 }
 
-// LHC-Forms 40 points its add buttons' aria-controls and aria-describedby at a popover that exists only
-// while the pointer is over them, which screen readers report as broken: drop references to nothing.
-function repairAriaReferences(root) {
+// Two LHC-Forms 40 defects that assistive technology meets, repaired as the form changes: its add buttons'
+// aria-controls and aria-describedby name a popover that exists only under the pointer (drop references to
+// nothing), and a radio chosen with the keyboard is marked on its label but left unchecked itself (so a
+// screen reader would say "not checked"): the input follows its label.
+function repairAccessibility(root) {
   const repair = () => {
     for (const name of ["aria-controls", "aria-describedby"]) {
       for (const element of root.querySelectorAll(`[${name}]`)) {
@@ -68,12 +70,17 @@ function repairAriaReferences(root) {
         else element.removeAttribute(name);
       }
     }
+    for (const wrapper of root.querySelectorAll(".ant-radio-wrapper")) {
+      const input = wrapper.querySelector("input[type=radio]");
+      const chosen = wrapper.classList.contains("ant-radio-wrapper-checked");
+      if (input && input.checked !== chosen) input.checked = chosen;
+    }
   };
   repair();
   new MutationObserver(repair).observe(root, {
     subtree: true,
     childList: true,
-    attributeFilter: ["aria-controls", "aria-describedby"],
+    attributeFilter: ["aria-controls", "aria-describedby", "class"],
   });
 }
 
@@ -131,7 +138,7 @@ async function main() {
   await customElements.whenDefined("wc-lhc-form");
   LForms.Util.setFHIRContext(client);
   await LForms.Util.addFormToPage(shown, element, { prepopulate: true });
-  repairAriaReferences(element);
+  repairAccessibility(element);
   // A copy: what the chart filled in, before the user touches anything.
   const baseline = structuredClone(LForms.Util.getFormFHIRData("QuestionnaireResponse", "R4", element));
   const button = $("save");
