@@ -6,7 +6,8 @@
 // authorization server back to the app and waits until the form is ready; then for each save answers each
 // question by its label (a radio group takes "Yes" or "No", a text box the text), first withdrawing the
 // app's access token at the `revoke` URL (RFC 7009) when given, presses Save and waits for the outcome.
-// Prints one JSON line: {url, title, messages, violations, shots, console}. Each step is shot at every
+// Prints one JSON line: {url, title, questions (the labels the form shows), messages, violations, shots,
+// console}. Each step is shot at every
 // width; axe-core scans the app after it opened and after the first save (impact serious or critical).
 import { mkdir, readFile } from 'node:fs/promises';
 import { chromium } from 'playwright-core';
@@ -115,6 +116,7 @@ try {
   await page.goto(job.launchUrl);
   await page.getByRole('button', { name: 'Save to the record' }).and(page.locator(':enabled')).waitFor({ timeout: 60000 });
   result.title = await page.title();
+  result.questions = await page.locator('#form .lhc-form-body [id^="label-"]').allInnerTexts();
   result.url = new URL(page.url()).pathname;
   await shoot(page, '1-opened');
   await scan(page, 'opened');

@@ -155,6 +155,25 @@ def _drive(
     )
 
 
+def _shown(items: list[str]) -> list[str]:
+    """The labels the form shows for `items`: each group that holds one, then the items, in order (not those
+    that wait for another answer: `enableWhen`)."""
+    screen = json.loads((ROOT / "plandefinitions/questionnaires/post-fusion-screen.json").read_text())
+
+    def walk(nodes: list[dict[str, Any]], inside: bool) -> list[str]:
+        labels = []
+        for node in nodes:
+            if "enableWhen" in node:
+                continue
+            asked = inside or node["linkId"] in items
+            below = walk(node.get("item", []), asked)
+            if asked or below:
+                labels += [node["text"], *below]
+        return labels
+
+    return walk(screen["item"], False)
+
+
 def _written(hapi: str, case: Case) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The one QuestionnaireResponse the app wrote for the patient, and the Observations derived from it."""
     responses = _search(hapi, f"QuestionnaireResponse?subject=Patient/{case.id}")
@@ -187,6 +206,7 @@ def test_a_cards_smart_link_records_what_is_missing_and_the_card_changes(
         SHOTS / "ehr-launch",
     )
     assert result["url"] == "/capture/index.html", result
+    assert result["questions"] == _shown(json.loads(link["appContext"])["items"]), "exactly the card's items"
     assert result["violations"] == [], json.dumps(result["violations"])
     saved, again, refused = result["messages"]
     assert saved.startswith("Saved to the record") and IMAGING in saved, result

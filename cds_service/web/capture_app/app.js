@@ -77,6 +77,8 @@ function repairAccessibility(root) {
     }
   };
   repair();
+  // after the click's own dispatch too: a cancelled click puts the input back once its listeners have run
+  root.addEventListener("click", () => setTimeout(repair, 0), true);
   new MutationObserver(repair).observe(root, {
     subtree: true,
     childList: true,
