@@ -46,3 +46,8 @@ class DataUnavailable(ServiceError):
 
 class TooLarge(ServiceError):
     """The body, or the number of FHIR resources in one call, is over the configured limit."""
+
+
+class Exhausted(ServiceError):
+    """Evaluating the call ran out of memory or stack: answered as a failure, never as a 200 whose cards
+    quietly leave plans out."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import DataUnavailable, InvalidRequest, NotFound, ServiceError, TooLarge
+from ..errors import DataUnavailable, Exhausted, InvalidRequest, NotFound, ServiceError, TooLarge
 from ..plans.errors import RuleSetError
 
 REQUEST_FAILED = 2  # the exit code of every refused request, with its OperationOutcome on stdout
@@ -15,6 +15,7 @@ LABELS: dict[type[ServiceError], str] = {
     NotFound: "not found",
     DataUnavailable: "data unavailable",
     TooLarge: "too large",
+    Exhausted: "out of memory",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+from ..errors import Exhausted
 from ..protocol.request import HookContext
 from ..protocol.response import Card
 from ..record import Entry, PatientRecord
@@ -89,6 +90,13 @@ def evaluate(
             try:
                 source_url = plan.source_url or (f"{source_base}/rules/{plan.id}" if source_base else None)
                 cards.extend(_plan_cards(plan, hook, evaluation, context, source_url, launch_url))
+            except (MemoryError, RecursionError) as error:  # the call, not the plan: no partial answer
+                log.error("plan %s ran out of resources on %s: %s", plan.id, hook, type(error).__name__)
+                raise Exhausted.single(
+                    "the service ran out of memory evaluating this call; nothing was answered, try again",
+                    None,
+                    "too-costly",
+                ) from None
             except Exception as error:  # one broken plan must not silence the others
                 log.error("plan %s failed on %s: %s", plan.id, hook, type(error).__name__)
                 failed.append(plan.id)

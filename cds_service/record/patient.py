@@ -20,7 +20,7 @@ class PatientRecord:
     by_type: dict[str, list[Entry]] = field(default_factory=dict)
     by_code: dict[tuple[str, str], list[Entry]] = field(default_factory=dict)
     dropped: int = 0
-    _prefixes: dict[str, dict[str, list[Entry]]] = field(default_factory=dict)
+    _prefixes: dict[tuple[str, int], dict[str, list[Entry]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, resources: Iterable[Any]) -> PatientRecord:
@@ -75,18 +75,21 @@ class PatientRecord:
             found.update((id(e), e) for e in self.by_code.get(code, ()) if e.type == resource_type)
         for system, prefix in prefixes:
             found.update(
-                (id(e), e) for e in self._prefix_index(system).get(prefix, ()) if e.type == resource_type
+                (id(e), e)
+                for e in self._prefix_index(system, len(prefix)).get(prefix, ())
+                if e.type == resource_type
             )
         return sorted(found.values(), key=lambda entry: entry.order)
 
-    def _prefix_index(self, system: str) -> dict[str, list[Entry]]:
-        """Every prefix of every code of `system` in the record, built on first use in a request."""
-        index = self._prefixes.get(system)
+    def _prefix_index(self, system: str, length: int) -> dict[str, list[Entry]]:
+        """The codes of `system` in the record by their first `length` characters, built on first use in a
+        request: one key per code and prefix length the rules ask for, so a long code costs its length once
+        (every prefix of every code would be quadratic in a code's length)."""
+        index = self._prefixes.get((system, length))
         if index is None:
             index = defaultdict(list)
             for (code_system, code), entries in self.by_code.items():
-                if code_system == system:
-                    for end in range(1, len(code) + 1):
-                        index[code[:end]].extend(entries)
-            self._prefixes[system] = index
+                if code_system == system and len(code) >= length:
+                    index[code[:length]].extend(entries)
+            self._prefixes[(system, length)] = index
         return index

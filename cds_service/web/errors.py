@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import DataUnavailable, InvalidRequest, Issue, NotFound, ServiceError, TooLarge
+from ..errors import DataUnavailable, Exhausted, InvalidRequest, Issue, NotFound, ServiceError, TooLarge
 from .responses import JSON, outcome_response
 
 log = logging.getLogger("cds_service")
@@ -44,7 +44,9 @@ STATUS: dict[type[ServiceError], int] = {
     TooLarge: 413,
     UnsupportedMediaType: 415,
     BadGateway: 502,
+    Exhausted: 503,
 }
+RETRY_AFTER_S = {Exhausted: 5}  # a worker out of memory now may have it again in a moment
 
 
 def status_of(error: ServiceError) -> int:
@@ -53,7 +55,11 @@ def status_of(error: ServiceError) -> int:
 
 async def service_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, ServiceError)
-    return outcome_response(status_of(error), error.issues)
+    response: Response = outcome_response(status_of(error), error.issues)
+    retry = next((s for kind, s in RETRY_AFTER_S.items() if isinstance(error, kind)), None)
+    if retry is not None:
+        response.headers["Retry-After"] = str(retry)
+    return response
 
 
 async def http_error(request: Request, error: Exception) -> Response:

@@ -45,6 +45,7 @@ ERRORS = {
     "415": "The Content-Type is not JSON",
     "502": "The FHIR server named by X-FHIR-Server could not be reached or gave no usable answer",
     "500": "An internal error; the service logged it",
+    "503": "Evaluating the call ran out of memory: nothing was answered; try again after `Retry-After`",
 }
 
 HAND_WRITTEN: dict[str, dict[str, Any]] = {
@@ -177,7 +178,7 @@ def build_openapi(services: Mapping[str, Service]) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": REF.format(model=schema)}}},
         }
 
-    call_errors = [400, 401, 404, 412, 413, 415, 500]
+    call_errors = [400, 401, 404, 412, 413, 415, 500, 503]
     return {
         "openapi": "3.0.3",
         "info": {

@@ -389,3 +389,31 @@ def test_resources_of_bundle_single_resource_and_junk() -> None:
     assert resources_of(first) == [first]
     for junk in (None, [first], "Condition/c1", 5):
         assert resources_of(junk) == []
+
+
+def test_long_codes_cost_the_record_their_length_not_its_square() -> None:
+    """The attack: twelve Conditions with 20,000-character ICD-10 codes (a 450 KB body) once took a worker
+    past 900 MB, because every prefix of every code was indexed. Only the prefix lengths asked for are."""
+    import tracemalloc
+
+    long_codes = [f"M96.{index}" + "9" * 20_000 for index in range(12)]
+    record = PatientRecord.build(
+        [
+            *(condition(f"long-{index}", code) for index, code in enumerate(long_codes)),
+            *(condition(f"short-{index}", "M54.5") for index in range(20)),
+        ]
+    )
+    tracemalloc.start()
+    try:
+        found = record.candidates("Condition", frozenset(), (("http://hl7.org/fhir/sid/icd-10-cm", "M96"),))
+        again = record.candidates("Condition", frozenset(), (("http://hl7.org/fhir/sid/icd-10-cm", "M96.1"),))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [entry.reference for entry in found] == [f"Condition/long-{index}" for index in range(12)]
+    assert [entry.reference for entry in again] == [
+        "Condition/long-1",
+        "Condition/long-10",
+        "Condition/long-11",
+    ]
+    assert peak < 2_000_000, f"indexing the long codes took {peak / 1e6:.0f} MB"
