@@ -86,6 +86,16 @@ class Settings(BaseSettings):
     fhir_page_size: int | None = Field(
         default=None, ge=1, description="`_count` asked of fallback searches; default: the FHIR server's own."
     )
+    fhir_max_response_bytes: int = Field(
+        default=10_000_000,
+        ge=1024,
+        description="Largest FHIR answer read, decoded (a compressed one is inflated only that far).",
+    )
+    fhir_max_call_bytes: int = Field(
+        default=30_000_000,
+        ge=1024,
+        description="Most decoded bytes one hook call reads from FHIR servers, over all keys and pages.",
+    )
     reload: bool = Field(default=True, description="Watch the plan-definition folder and reload on change.")
     log_level: str = Field(default="INFO", description="Python logging level.")
     log_format: Literal["json", "text"] = Field(
@@ -150,6 +160,8 @@ def fetch_limits(settings: Settings) -> FetchLimits:
         total_timeout_s=settings.fhir_total_timeout_s,
         max_pages=settings.fhir_max_pages,
         page_size=settings.fhir_page_size,
+        max_response_bytes=settings.fhir_max_response_bytes,
+        max_call_bytes=settings.fhir_max_call_bytes,
     )
 
 

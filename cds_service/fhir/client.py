@@ -26,6 +26,7 @@ from ..ops.metrics import FHIR_FETCH_ERRORS, FHIR_REQUEST_LATENCY
 from ..ops.request_ids import HEADER, current_request_id
 from ..types import Resource
 from .allowlist import agrees_with_httpx, check_host, is_allowed, normalise
+from .body import ACCEPT_ENCODING, ByteBudget, read_bounded
 from .errors import FetchError
 from .version import VersionCache, WrongFhirVersion, declared_version, is_r4, media_type_version
 
@@ -44,6 +45,8 @@ class FetchLimits:
     max_pages: int = 20
     max_resources: int = 10_000
     page_size: int | None = None  # `_count` asked of searches that do not set one; None: the server's default
+    max_response_bytes: int = 10_000_000  # decoded, per answer
+    max_call_bytes: int = 30_000_000  # decoded, over all keys and pages of one hook call
 
 
 _DEFAULT_LIMITS = FetchLimits()
@@ -101,6 +104,7 @@ class FhirFetcher:
         self._limits = limits
         self._require_https = require_https
         self._versions = versions if versions is not None else VersionCache()
+        self._budget: ByteBudget | None = None  # set on the copy that serves one call (fetch_many)
 
     def for_servers(self, allowed_servers: Sequence[str]) -> FhirFetcher:
         """The same fetcher restricted to other servers: those the authenticated client may send us.
@@ -120,9 +124,12 @@ class FhirFetcher:
         reports a FHIR version other than R4 fails every key (WrongFhirVersion): its data would read as none.
         The version is read beside the searches, and only once in a while per server (VersionCache)."""
 
+        call = copy.copy(self)  # its own byte budget, shared by its keys and pages
+        call._budget = ByteBudget(self._limits.max_call_bytes)
+
         async def one(key: str, relative_url: str) -> Resource | FetchError | None:
             try:
-                return await self._fetch_logged(key, fhir_server, relative_url, access_token)
+                return await call._fetch_logged(key, fhir_server, relative_url, access_token)
             except FetchError as exc:
                 return exc
 
@@ -274,7 +281,7 @@ class FhirFetcher:
         """One GET; returns the parsed resource, or None for 404/410 when the caller allows it."""
         if not agrees_with_httpx(url):
             raise FetchError("request URL rejected")
-        headers = {"Accept": "application/fhir+json"}
+        headers = {"Accept": "application/fhir+json", "Accept-Encoding": ACCEPT_ENCODING}
         request_id = current_request_id.get()
         if request_id is not None:
             headers[HEADER] = request_id
@@ -285,10 +292,13 @@ class FhirFetcher:
         timeout = self._limits.timeout_s
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(timeout):
-                response = await self._client.get(
-                    url, headers=headers, follow_redirects=False, timeout=httpx.Timeout(timeout)
-                )
+            async with (
+                asyncio.timeout(timeout),
+                self._client.stream(
+                    "GET", url, headers=headers, follow_redirects=False, timeout=httpx.Timeout(timeout)
+                ) as response,
+            ):
+                return await self._answer(response, started, missing_ok=missing_ok)
         except (TimeoutError, httpx.TimeoutException):
             FHIR_REQUEST_LATENCY.labels("timeout").observe(time.perf_counter() - started)
             raise FetchError(f"timed out after {timeout} s", kind="timeout") from None
@@ -300,6 +310,9 @@ class FhirFetcher:
                 else f"HTTP error talking to FHIR server ({type(exc).__name__})"
             )
             raise FetchError(reason, kind="network") from None
+
+    async def _answer(self, response: httpx.Response, started: float, *, missing_ok: bool) -> Resource | None:
+        """The status decides first; only a 200's body is read, within the byte limits."""
         status = response.status_code
         elapsed = time.perf_counter() - started
         outcome = "ok" if status == 200 else "not-found" if status in (404, 410) else "status"
@@ -316,7 +329,11 @@ class FhirFetcher:
         declared = media_type_version(response.headers.get("content-type"))
         if declared is not None and not is_r4(declared):
             raise WrongFhirVersion(declared)
-        return _parse(response.content)
+        encoding = response.headers.get("content-encoding", "")
+        body = await read_bounded(
+            response.aiter_raw(), encoding, self._limits.max_response_bytes, self._budget
+        )
+        return _parse(body)
 
 
 def _parse(body: bytes) -> Resource:

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 import threading
 import time
@@ -31,7 +32,13 @@ import uvicorn
 from fhir.resources.R4B import get_fhir_model_class
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -48,6 +55,16 @@ PATIENT: dict[str, Any] = {
     "gender": "female",
     "birthDate": "1960-04-02",
 }
+
+
+@cache
+def padded_bundle(size: int, encoding: str = "identity") -> bytes:
+    """A valid searchset of about `size` bytes (its entries carry long text), gzipped for "gzip": repeated
+    text compresses about a thousand to one, which is what a decompression bomb is."""
+    entry = b'{"resource":{"resourceType":"Basic","id":"pad","code":{"text":"' + b"x" * 4000 + b'"}}}'
+    count = max(1, size // (len(entry) + 1))
+    body = b'{"resourceType":"Bundle","type":"searchset","entry":[' + b",".join([entry] * count) + b"]}"
+    return gzip.compress(body, compresslevel=9) if encoding == "gzip" else body
 
 
 # --- running servers --------------------------------------------------------------------------------------
@@ -165,6 +182,8 @@ class FhirState:
     gone: set[str] = field(default_factory=set)  # "Type/id" references answered with 410 Gone
     cookies: dict[str, str] = field(default_factory=dict)  # set on every read and search answer
     not_ready: int = 0  # /metadata answers 503 ("starting") to this many probes, then 200
+    # resource type -> (decoded bytes, Content-Encoding): searches answer a Bundle that large, gzipped or not
+    oversized: dict[str, tuple[int, str]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)  # every request, in order of arrival
     transactions: list[dict[str, Any]] = field(default_factory=list)  # bundles POSTed to the base
 
@@ -289,6 +308,12 @@ def fhir_app(state: FhirState) -> ASGIApp:
             return RedirectResponse(state.redirect_to, status_code=302)
         if resource_type in state.fail_status:
             return _fhir({"resourceType": "OperationOutcome", "issue": []}, state.fail_status[resource_type])
+        if resource_type in state.oversized:
+            size, encoding = state.oversized[resource_type]
+            headers = {"Content-Encoding": encoding} if encoding != "identity" else {}
+            body = padded_bundle(size, encoding)
+            chunks = (body[at : at + 65_536] for at in range(0, len(body), 65_536))  # streamed: no copies
+            return StreamingResponse(chunks, media_type=FHIR_JSON, headers=headers)
         return None
 
     def with_cookies(response: Response) -> Response:
