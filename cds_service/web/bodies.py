@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from ..errors import InvalidRequest, TooLarge
-from .errors import UnsupportedMediaType
+from .errors import ClientGone, UnsupportedMediaType
 
 
 def _is_json(content_type: str) -> bool:
@@ -44,10 +44,15 @@ async def read_json(request: Request, limit: int, max_depth: int = 64) -> Any:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise TooLarge.single(f"request body is larger than {limit} bytes", "body", "too-costly")
     body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise TooLarge.single(f"request body is larger than {limit} bytes", "body", "too-costly")
+    try:
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > limit:
+                raise TooLarge.single(f"request body is larger than {limit} bytes", "body", "too-costly")
+    except ClientDisconnect:
+        raise ClientGone.single(
+            "the client disconnected before sending its whole body", "body", "incomplete"
+        ) from None
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as error:

@@ -35,6 +35,11 @@ class UnsupportedMediaType(ServiceError):
     """The body is not JSON."""
 
 
+class ClientGone(ServiceError):
+    """The caller closed the connection before its body arrived: nobody is left to answer. Counted apart
+    as 499 (nginx's "client closed request"), neither a client error it can read nor a server failure."""
+
+
 STATUS: dict[type[ServiceError], int] = {
     InvalidRequest: 400,
     Unauthenticated: 401,
@@ -43,6 +48,7 @@ STATUS: dict[type[ServiceError], int] = {
     DataUnavailable: 412,
     TooLarge: 413,
     UnsupportedMediaType: 415,
+    ClientGone: 499,
     BadGateway: 502,
     Exhausted: 503,
 }
