@@ -13,13 +13,15 @@ class Lenient(BaseModel):
 
 
 class AcceptedSuggestion(Lenient):
-    id: str = Field(min_length=1)
+    id: str = Field(min_length=1, max_length=256)
 
 
 class ReasonCoding(Lenient):
-    code: str = Field(min_length=1)
-    system: str = Field(min_length=1)
-    display: str | None = None
+    """The lengths are the store's columns: what one database keeps must fit every database."""
+
+    code: str = Field(min_length=1, max_length=256)
+    system: str = Field(min_length=1, max_length=512)
+    display: str | None = Field(default=None, max_length=512)
 
 
 class OverrideReason(Lenient):

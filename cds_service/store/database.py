@@ -69,7 +69,8 @@ class Database:
             )
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
+        # hide_parameters: an error's text would carry the row, a clinician's free-text comment among it
+        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
