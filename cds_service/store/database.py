@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -57,6 +58,17 @@ def _sqlite_pragmas(connection: Any, _: object) -> None:
     cursor.close()
 
 
+ROWS_PER_INSERT = 1000  # a multi-row INSERT binds one parameter per column and row; asyncpg allows 32,767
+# What SQLAlchemy and the drivers raise when the database is away (connection refused or dropped, pool
+# exhausted), as opposed to a statement or rows it refuses (a defect, or poison data).
+OUTAGES: tuple[type[BaseException], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    ConnectionError,
+)
+
+
 class Database:
     """The engine, sessions and the dialect's INSERT (for ON CONFLICT) of the configured URL."""
 
@@ -75,6 +87,14 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+
+    async def insert_new(self, table: type[Any], rows: list[dict[str, Any]]) -> None:
+        """Insert `rows` in one transaction, ROWS_PER_INSERT at a time, skipping those already there: one
+        large response (thousands of cards) must not become a statement the driver refuses."""
+        async with self.sessions.begin() as session:
+            for start in range(0, len(rows), ROWS_PER_INSERT):
+                chunk = rows[start : start + ROWS_PER_INSERT]
+                await session.execute(self.insert(table).values(chunk).on_conflict_do_nothing())
 
     async def migrate(self) -> None:
         """Upgrade the schema to the newest revision (nothing to do when it is there already)."""

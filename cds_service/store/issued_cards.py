@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, select
 
-from .database import Database
+from .database import OUTAGES, Database
 from .schema import IssuedCardRow
 
 log = logging.getLogger("cds_service.store")
@@ -55,10 +55,12 @@ class IssuedCards:
         if not rows:
             return
         try:
-            async with self._db.sessions.begin() as session:
-                await session.execute(self._db.insert(IssuedCardRow).values(rows).on_conflict_do_nothing())
-        except Exception:
+            await self._db.insert_new(IssuedCardRow, rows)
+        except OUTAGES:  # the database is away: keep them for the next attempt
             self._pending = [*rows, *self._pending][-MAX_PENDING:]
+            raise
+        except Exception as error:  # rows it refuses would be refused again forever: drop them, say so
+            log.error("dropped %d issued cards the database refused: %s", len(rows), type(error).__name__)
             raise
         self._flushes += 1
         if self._flushes % PURGE_EVERY == 0:

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, select
 
-from .database import Database
+from .database import OUTAGES, Database
 from .issued_cards import FLUSH_INTERVAL_S, MAX_PENDING, PURGE_EVERY
 from .schema import ShownCardRow, SnoozeRow
 
@@ -82,10 +82,13 @@ class QuietCards:
             for card, issued_at in rows
         ]
         try:
-            async with self._db.sessions.begin() as session:
-                await session.execute(self._db.insert(ShownCardRow).values(values).on_conflict_do_nothing())
-        except Exception:
+            await self._db.insert_new(ShownCardRow, values)
+        except OUTAGES:  # the database is away: they stay for the next attempt
             del self._pending[: max(0, len(self._pending) - MAX_PENDING)]
+            raise
+        except Exception as error:  # rows it refuses would be refused again forever: drop them, say so
+            del self._pending[: len(rows)]
+            log.error("dropped %d shown cards the database refused: %s", len(rows), type(error).__name__)
             raise
         del self._pending[: len(rows)]
         self._flushes += 1

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-import sqlalchemy.exc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -82,31 +81,9 @@ async def http_error(request: Request, error: Exception) -> Response:
     return response
 
 
-async def store_unavailable(request: Request, error: Exception) -> Response:
-    """The database cannot be reached (restarting, failed over, out of connections): 503 with Retry-After,
-    one log line without the statement or its parameters, and no traceback per call."""
-    log.error("store unavailable on %s: %s", request.url.path, type(error).__name__)
-    issue = Issue(
-        "the service's database cannot be reached; nothing was stored, try again", None, "transient"
-    )
-    response: Response = outcome_response(503, [issue])
-    response.headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
-    return response
-
-
 async def server_error(request: Request, error: Exception) -> Response:
     log.error("unhandled %s on %s", type(error).__name__, request.url.path)
     return outcome_response(500, [Issue("internal error; the service logged it", None, "exception", "fatal")])
 
 
-STORE_RETRY_AFTER_S = 5
-# What SQLAlchemy and the drivers raise when the database is away (connection refused or dropped, pool
-# exhausted); a defect in a statement (ProgrammingError, IntegrityError) stays a 500.
-STORE_OUTAGES = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError)
-HANDLERS = {
-    ServiceError: service_error,
-    HTTPException: http_error,
-    **dict.fromkeys(STORE_OUTAGES, store_unavailable),
-    ConnectionError: store_unavailable,
-    Exception: server_error,
-}
+HANDLERS = {ServiceError: service_error, HTTPException: http_error, Exception: server_error}

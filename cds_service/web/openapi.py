@@ -45,8 +45,7 @@ ERRORS = {
     "415": "The Content-Type is not JSON",
     "502": "The FHIR server named by X-FHIR-Server could not be reached or gave no usable answer",
     "500": "An internal error; the service logged it",
-    "503": "Evaluating the call ran out of memory, or the service's database cannot be reached: nothing was "
-    "answered or stored; try again after `Retry-After`",
+    "503": "Evaluating the call ran out of memory: nothing was answered; try again after `Retry-After`",
 }
 
 HAND_WRITTEN: dict[str, dict[str, Any]] = {
@@ -219,7 +218,7 @@ def build_openapi(services: Mapping[str, Service]) -> dict[str, Any]:
                             "FeedbackReceipt", "How many feedback entries were received and newly stored"
                         )
                     },
-                    [400, 401, 404, 413, 415, 500, 503],
+                    [400, 401, 404, 413, 415, 500],
                     requestBody=body("FeedbackRequest"),
                 ),
             },

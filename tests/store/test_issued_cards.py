@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -80,4 +81,37 @@ async def test_cards_wait_for_an_unreachable_database(tmp_path) -> None:
         await cards.flush()
     await database.migrate()
     assert await cards.rules_of(["u4"]) == {"u4": "REV-ODDS"}  # kept, written by the next flush
+    await database.close()
+
+
+async def test_one_response_of_thousands_of_cards_is_written_whole(database_url: str) -> None:
+    """The attack (#17, 8): one order-sign of 3,500 drafts gave 7,000 cards, one INSERT of 35,000 parameters
+    that asyncpg refuses (its limit is 32,767); the rows went back to the buffer and every later flush
+    failed the same way. They are written in chunks, in one transaction."""
+    database = Database(database_url)
+    await database.migrate()
+    cards = IssuedCards(database, timedelta(days=30))
+    many = [card(f"bulk-{index}", "HW-NOT-SUPPORTED") for index in range(7_000)]
+    cards.remember("postfusion-pain-order-sign", many, T)
+    await cards.flush()
+    found = await IssuedCards(database, timedelta(days=30)).rules_of(c["uuid"] for c in many)
+    assert len(found) == 7_000
+    cards.remember("postfusion-pain-order-sign", [card("after", "REV-MET")], T)
+    await cards.flush()  # the buffer is not jammed
+    assert await cards.rules_of(["after"]) == {"after": "REV-MET"}
+    await database.close()
+
+
+async def test_rows_the_database_refuses_are_dropped_not_retried_forever(database_url: str) -> None:
+    """A rule id longer than its column is refused by PostgreSQL (SQLite keeps it); such a batch would fail
+    every later flush, so it is dropped with a log line and the next cards are written."""
+    database = Database(database_url)
+    await database.migrate()
+    cards = IssuedCards(database, timedelta(days=30))
+    cards.remember("postfusion-pain-order-sign", [card("poison", "R" * 100)], T)
+    with contextlib.suppress(Exception):
+        await cards.flush()
+    cards.remember("postfusion-pain-order-sign", [card("next", "REV-MET")], T)
+    await cards.flush()
+    assert await cards.rules_of(["next"]) == {"next": "REV-MET"}
     await database.close()
