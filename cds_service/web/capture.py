@@ -9,6 +9,7 @@ only to here, the allowed FHIR servers and the origins a site names, frames only
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..config import Settings
 from ..errors import NotFound
 from .responses import JSON
+from .smart_access import app_servers
 from .state import State, state
 
 APP_DIR = Path(__file__).parent / "capture_app"
@@ -45,11 +47,9 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
-def content_security_policy(settings: Settings, fhir_servers: frozenset[str]) -> str:
-    connect = sorted(
-        {origin(url) for url in (*settings.fhir_allowed_servers, *fhir_servers)} - {""}
-        | set(settings.capture_connect_sources)
-    )
+def content_security_policy(settings: Settings, fhir_servers: Sequence[str]) -> str:
+    """`fhir_servers`: those the app may be launched against (`smart_access.app_servers`)."""
+    connect = sorted({origin(url) for url in fhir_servers} - {""} | set(settings.capture_connect_sources))
     directives = {
         "default-src": ["'none'"],
         "script-src": ["'self'"],
@@ -73,8 +73,7 @@ class _SecurityHeaders:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         shared: State = scope["state"]["cds"]
-        trusted = shared.verifier.fhir_servers() if shared.verifier is not None else frozenset()
-        policy = content_security_policy(shared.settings, trusted)
+        policy = content_security_policy(shared.settings, app_servers(shared.settings, shared.verifier))
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

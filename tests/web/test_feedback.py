@@ -117,3 +117,21 @@ def test_invalid_feedback_is_400_and_nothing_is_stored(client, case):
 
 def test_feedback_for_an_unknown_service_is_404(client):
     assert client.post("/cds-services/nope/feedback", json={"feedback": [ACCEPTED]}).status_code == 404
+
+
+def test_an_override_reason_longer_than_the_store_keeps_is_400_on_every_database(
+    client_factory, database_url
+):
+    """#17 (10): SQLite kept a code longer than its column, PostgreSQL answered 500."""
+
+    def submission(code: str) -> dict:
+        item = {**OVERRIDDEN, "overrideReason": {**OVERRIDDEN["overrideReason"]}}
+        item["overrideReason"]["reason"] = {**OVERRIDDEN["overrideReason"]["reason"], "code": code}
+        return {"feedback": [item]}
+
+    client = client_factory(database_url=database_url)
+    response = client.post(URL, json=submission("c" * 300))
+    assert response.status_code == 400
+    issue = response.json()["issue"][0]
+    assert "feedback[0].overrideReason.reason.code" in str(issue.get("expression"))
+    assert client.post(URL, json=submission("c" * 256)).status_code == 200
