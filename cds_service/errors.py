@@ -51,3 +51,8 @@ class TooLarge(ServiceError):
 class Exhausted(ServiceError):
     """Evaluating the call ran out of memory or stack: answered as a failure, never as a 200 whose cards
     quietly leave plans out."""
+
+
+class Unavailable(ServiceError):
+    """What the answer depends on (the service's database) cannot be reached now: a failure the caller may
+    retry shortly, not a defect."""

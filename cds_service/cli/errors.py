@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import DataUnavailable, Exhausted, InvalidRequest, NotFound, ServiceError, TooLarge
+from ..errors import (
+    DataUnavailable,
+    Exhausted,
+    InvalidRequest,
+    NotFound,
+    ServiceError,
+    TooLarge,
+    Unavailable,
+)
 from ..plans.errors import RuleSetError
 
 REQUEST_FAILED = 2  # the exit code of every refused request, with its OperationOutcome on stdout
@@ -16,6 +24,7 @@ LABELS: dict[type[ServiceError], str] = {
     DataUnavailable: "data unavailable",
     TooLarge: "too large",
     Exhausted: "out of memory",
+    Unavailable: "database unreachable",
 }
 
 

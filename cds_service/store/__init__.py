@@ -1,6 +1,6 @@
 """Everything the service remembers, in one SQL database shared by all workers and replicas."""
 
-from .database import Database, alembic_config, head_revision
+from .database import OUTAGES, Database, alembic_config, head_revision
 from .feedback import FeedbackStore
 from .issued_cards import IssuedCards
 from .keys import PatientKeys
@@ -9,6 +9,7 @@ from .schema import FeedbackRow, IssuedCardRow, SeenTokenRow
 from .tokens import SeenTokens
 
 __all__ = [
+    "OUTAGES",
     "Database",
     "FeedbackRow",
     "FeedbackStore",

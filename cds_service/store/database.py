@@ -7,9 +7,11 @@ start together take turns; on SQLite `cds-service serve` upgrades once before it
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
@@ -59,13 +61,20 @@ def _sqlite_pragmas(connection: Any, _: object) -> None:
 
 
 ROWS_PER_INSERT = 1000  # a multi-row INSERT binds one parameter per column and row; asyncpg allows 32,767
-# What SQLAlchemy and the drivers raise when the database is away (connection refused or dropped, pool
-# exhausted), as opposed to a statement or rows it refuses (a defect, or poison data).
+# What SQLAlchemy and the drivers raise when the database is away (connection refused or dropped, its name
+# not resolving, the pool exhausted, a server shutting down or starting up), as opposed to a statement or rows
+# it refuses (a defect, or poison data). Connecting is not wrapped by SQLAlchemy: asyncpg's and the socket's
+# own errors arrive as they are.
 OUTAGES: tuple[type[BaseException], ...] = (
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.TimeoutError,
     ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
 )
 
 

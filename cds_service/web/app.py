@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from starlette.applications import Starlette
@@ -25,9 +26,23 @@ from .middleware import RequestIdMiddleware
 from .routes import ROUTES
 from .state import State
 
+SHUTDOWN_FLUSH_S = 5.0  # well inside the 10 s an orchestrator waits before it kills (docker stop -t 10)
+
+log = logging.getLogger("cds_service")
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+async def last_flush(flushes: list[Callable[[], Awaitable[None]]]) -> None:
+    """One bounded attempt to write what the buffers hold: a database that is away must neither hold the
+    process past its grace period nor turn a clean stop into a crash."""
+    for flush in flushes:
+        try:
+            await asyncio.wait_for(flush(), SHUTDOWN_FLUSH_S)
+        except Exception as error:
+            log.error("at shutdown, buffered rows not written: %s", type(error).__name__)
 
 
 def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Starlette:
@@ -79,12 +94,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-                try:
-                    await state.cards.flush()
-                    if quiet is not None:
-                        await quiet.store.flush()
-                finally:
-                    await database.close()
+                await last_flush([state.cards.flush, *([quiet.store.flush] if quiet is not None else [])])
+                await database.close()
 
     return Starlette(
         routes=ROUTES,

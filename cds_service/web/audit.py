@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from ..errors import ServiceError
 from ..ops.metrics import REQUEST_LATENCY, REQUESTS
 from ..protocol.request import UUID
 from .errors import status_of
@@ -59,13 +58,13 @@ def count_request(request: Request, line: AuditLine, elapsed: float) -> None:
 
 @contextmanager
 def audited(request: Request, action: str) -> Iterator[AuditLine]:
-    """Log the line when the block ends, however it ends (a ServiceError gives its own status)."""
+    """Log the line when the block ends, however it ends (an error gives the status it is answered with)."""
     line = AuditLine(action=action, service=str(request.path_params.get("service_id", "-"))[:128])
     request.state.client = None  # set by `authenticate` once the caller is verified
     started = time.perf_counter()
     try:
         yield line
-    except ServiceError as error:
+    except Exception as error:
         line.status = status_of(error)
         raise
     finally:

@@ -7,12 +7,23 @@ The pipeline below raises domain errors (`cds_service.errors`); the two that exi
 from __future__ import annotations
 
 import logging
+import time
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import DataUnavailable, Exhausted, InvalidRequest, Issue, NotFound, ServiceError, TooLarge
+from ..errors import (
+    DataUnavailable,
+    Exhausted,
+    InvalidRequest,
+    Issue,
+    NotFound,
+    ServiceError,
+    TooLarge,
+    Unavailable,
+)
+from ..store import OUTAGES
 from .responses import JSON, outcome_response
 
 log = logging.getLogger("cds_service")
@@ -51,12 +62,19 @@ STATUS: dict[type[ServiceError], int] = {
     ClientGone: 499,
     BadGateway: 502,
     Exhausted: 503,
+    Unavailable: 503,
 }
-RETRY_AFTER_S = {Exhausted: 5}  # a worker out of memory now may have it again in a moment
+# a worker out of memory now may have it again in a moment; a database restarting is back in seconds
+RETRY_AFTER_S = {Exhausted: 5, Unavailable: 5}
+OUTAGE_LOG_EVERY_S = 10.0  # an outage is one line per interval, not a line per call (the audit has those)
+DATABASE_AWAY = "the service's database cannot be reached just now; nothing was stored; try again shortly"
 
 
-def status_of(error: ServiceError) -> int:
-    return next(status for kind, status in STATUS.items() if isinstance(error, kind))
+def status_of(error: BaseException) -> int:
+    """The HTTP status an error ends a call with: its kind's, 503 for a database outage, else 500."""
+    if isinstance(error, ServiceError):
+        return next(status for kind, status in STATUS.items() if isinstance(error, kind))
+    return 503 if isinstance(error, OUTAGES) else 500
 
 
 async def service_error(request: Request, error: Exception) -> Response:
@@ -81,9 +99,40 @@ async def http_error(request: Request, error: Exception) -> Response:
     return response
 
 
+class _Throttle:
+    """Says yes at most once per interval."""
+
+    def __init__(self, interval_s: float) -> None:
+        self._interval_s = interval_s
+        self._last = -interval_s
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self._last < self._interval_s:
+            return False
+        self._last = now
+        return True
+
+
+_outage_log = _Throttle(OUTAGE_LOG_EVERY_S)
+
+
+async def database_unavailable(request: Request, error: Exception) -> Response:
+    """The database is away (restarting, unreachable): 503 with Retry-After and no traceback; the pool
+    reconnects by itself once it is back."""
+    if _outage_log():
+        log.warning("database unreachable (%s): answering 503 until it is back", type(error).__name__)
+    return await service_error(request, Unavailable.single(DATABASE_AWAY, code="transient"))
+
+
 async def server_error(request: Request, error: Exception) -> Response:
     log.error("unhandled %s on %s", type(error).__name__, request.url.path)
     return outcome_response(500, [Issue("internal error; the service logged it", None, "exception", "fatal")])
 
 
-HANDLERS = {ServiceError: service_error, HTTPException: http_error, Exception: server_error}
+HANDLERS = {
+    ServiceError: service_error,
+    HTTPException: http_error,
+    **dict.fromkeys(OUTAGES, database_unavailable),
+    Exception: server_error,
+}
