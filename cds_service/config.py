@@ -65,6 +65,20 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Largest request body accepted.")
     max_json_depth: int = Field(default=64, ge=8, description="Deepest JSON nesting accepted in a request.")
+    max_header_bytes: int = Field(
+        default=32_768,
+        ge=4096,
+        description="Largest request head (request line and headers) accepted; larger ones are answered 431.",
+    )
+    max_headers: int = Field(
+        default=100, ge=16, description="Most header fields accepted in one request; more are answered 431."
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a connection has to send a complete request head, from opening or from the "
+        "request's first byte; a slower or silent one is closed.",
+    )
     max_resources: int = Field(
         default=20_000, ge=1, description="Most FHIR resources one hook call may carry or fetch in all."
     )

@@ -19,6 +19,7 @@ from .errors import report_problems
 from .loaded import rules_in_service
 
 APP_FACTORY = "cds_service.web.app:create_app"  # by name: each worker builds its own app
+HTTP_PROTOCOL = "cds_service.web.http_guard:GuardedHttpTools"  # httptools with bounded request heads
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -44,6 +45,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     uvicorn.run(
         APP_FACTORY,
         factory=True,
+        http=HTTP_PROTOCOL,
         host=host,
         port=args.port,
         workers=args.workers,
