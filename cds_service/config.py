@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import httpx
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from .auth import TrustedClient, load_trusted_clients
 from .fhir import FetchLimits
+from .fhir.pinned import PinnedTransport
 from .store.database import DEFAULT_URL
 
 log = logging.getLogger("cds_service")
@@ -53,6 +54,11 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default=DEFAULT_URL,
         description="SQLAlchemy async URL of the feedback store (sqlite+aiosqlite or postgresql+asyncpg).",
+    )
+    database_password: SecretStr | None = Field(
+        default=None,
+        description="The database password as it is (`@`, `:`, `/` need no percent-encoding); replaces "
+        "any password in CDS_DATABASE_URL.",
     )
     public_base_url: str | None = Field(
         default=None,
@@ -120,6 +126,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Days a card's uuid → rule id record is kept for feedback attribution.",
     )
+    card_journal_dir: Path | None = Field(
+        default=Path("data/journal"),
+        description="Writable local folder where each process journals the cards it issued until they are "
+        "in the database, so a killed process loses none; workers and replicas may share it. Empty: no "
+        "journal (cards issued in the last half second before a crash are lost).",
+    )
     quiet_cards: bool = Field(
         default=True,
         description="Quiet when acknowledged (V2-30): an overridden card stays away for its patient and "
@@ -147,6 +159,11 @@ class Settings(BaseSettings):
         "FHIR servers: the EHR's authorization server, when it has another origin.",
     )
 
+    @field_validator("card_journal_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator(
         "cors_origins",
         "fhir_allowed_servers",
@@ -160,11 +177,27 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    @model_validator(mode="after")
+    def _password_into_url(self) -> Settings:
+        """A password kept apart from the URL (compose, a secret store) goes in percent-encoded: pasted into
+        the URL as it is, `@`, `:` or `/` would change the host, port or database."""
+        if self.database_password is not None:
+            url = make_url(self.database_url).set(password=self.database_password.get_secret_value())
+            self.database_url = url.render_as_string(hide_password=False)
+        return self
+
 
 def outbound_client(settings: Settings) -> httpx.AsyncClient:
     """The HTTP client for the service's own calls: no redirects, nothing taken from the environment
-    (proxies, certificate paths, .netrc credentials), a proxy only when `CDS_HTTP_PROXY` names one."""
-    return httpx.AsyncClient(follow_redirects=False, trust_env=False, proxy=settings.http_proxy)
+    (proxies, certificate paths, .netrc credentials), a proxy only when `CDS_HTTP_PROXY` names one.
+    Without a proxy, each connection goes to an address checked in the same lookup (PinnedTransport);
+    through one, the proxy resolves and connects, and is trusted to refuse internal addresses."""
+    transport = (
+        PinnedTransport()
+        if settings.http_proxy is None
+        else httpx.AsyncHTTPTransport(trust_env=False, proxy=settings.http_proxy)
+    )
+    return httpx.AsyncClient(follow_redirects=False, trust_env=False, transport=transport)
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:

@@ -61,6 +61,7 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "database_url": f"sqlite+aiosqlite:///{tmp_path / 'feedback.sqlite3'}",
+            "card_journal_dir": tmp_path / "journal",
             "reload": False,
             "fhir_allow_http": True,  # the loopback test servers speak plain http
             "auth": "off",  # the JWT is tested in web/test_authentication.py

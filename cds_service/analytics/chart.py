@@ -102,7 +102,7 @@ def write_chart(report: Report, path: Path) -> None:
                 upper.text(rule.feedback + widest * 0.01, row, note, va="center", fontsize=8)
             upper.set_xlim(0, widest * 1.35)
             upper.xaxis.set_major_locator(MaxNLocator(integer=True))
-            upper.set_xlabel("feedback items")
+            upper.set_xlabel("cards, by their latest outcome")
             upper.legend(loc="lower right", bbox_to_anchor=(1, 1), ncols=2, frameon=False)
 
         lower.set_title(f"Top override reasons, all rules (at most {TOP_REASONS})", loc="left")

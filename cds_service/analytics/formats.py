@@ -15,9 +15,9 @@ RULE_COLUMNS = (
     "rule",
     "issued",
     "feedback",
-    "cards_with_feedback",
     "accepted",
     "overridden",
+    "submissions",
     "acceptance_rate",
     "override_rate",
     "response_rate",
@@ -30,9 +30,9 @@ def _rule_record(rule: RuleStats) -> dict[str, Any]:
         rule.rule,
         rule.issued,
         rule.feedback,
-        rule.responded,
         rule.accepted,
         rule.overridden,
+        rule.submissions,
         rule.acceptance_rate,
         rule.override_rate,
         rule.response_rate,
@@ -59,7 +59,16 @@ def as_text(report: Report) -> str:
     if not report.rules:
         return "\n".join([*lines, "no cards issued and no feedback in this period", ""])
     width = max(len(rule.rule) for rule in report.rules)
-    header = ("issued", "feedback", "accepted", "overridden", "acceptance %", "override %", "response %")
+    header = (
+        "issued",
+        "feedback",
+        "accepted",
+        "overridden",
+        "submissions",
+        "acceptance %",
+        "override %",
+        "response %",
+    )
     lines.append(f"{'rule':<{width}}  " + "  ".join(header))
     for rule in report.rules:
         cells = (
@@ -67,6 +76,7 @@ def as_text(report: Report) -> str:
             str(rule.feedback),
             str(rule.accepted),
             str(rule.overridden),
+            str(rule.submissions),
             _percent(rule.acceptance_rate),
             _percent(rule.override_rate),
             _percent(rule.response_rate),

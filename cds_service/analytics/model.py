@@ -1,9 +1,13 @@
 """The feedback report's figures: per rule, cards issued, feedback, acceptance and override rates, and why.
 
-The period selects cards by when we issued them (`issued_card.issued_at`) and counts all the feedback those
-cards received, whenever it arrived, so the response rate (cards with feedback / cards issued) is a share of
-one cohort. Feedback on a card we have no record of (a uuid we never issued, or one past retention) is
-'unattributed' and selected by its own outcome timestamp instead. Days are UTC; `until` is inclusive.
+Every figure counts cards, not submissions: a card's outcome is its latest feedback item by outcomeTimestamp
+(a clinician who overrode a card and accepted it later has accepted it), and its override reason is that
+item's; the items themselves are all kept, and counted as `submissions`. So a rule can never show more
+feedback than cards issued. The period selects cards by when we issued them (`issued_card.issued_at`) with
+their outcome whenever it came, so the response rate (cards with an outcome / cards issued) is a share of
+one cohort. Feedback on a card we have no record of (a uuid we never issued, one past retention, or one
+sent to another service's endpoint before that was refused) is 'unattributed' and selected by its own
+outcome timestamp instead. Days are UTC; `until` is inclusive.
 
 Every number comes from a GROUP BY in the database, so a year of cards is a few scans, not a load into memory.
 The report never writes: it refuses a schema that is not at Alembic's head instead of migrating it. User
@@ -83,15 +87,19 @@ class Reason:
 
 @dataclass(frozen=True)
 class RuleStats:
+    """Counts of cards, each by its outcome; `submissions` counts the feedback items those outcomes came from
+    (a card answered again, or changed, has several)."""
+
     rule: str
     issued: int | None  # None for unattributed feedback: we do not know what was issued
-    responded: int  # cards with at least one feedback item
     accepted: int
     overridden: int
+    submissions: int = 0
     reasons: tuple[Reason, ...] = ()
 
     @property
     def feedback(self) -> int:
+        """Cards with an outcome; never more than `issued` (a card has one)."""
         return self.accepted + self.overridden
 
     @property
@@ -104,7 +112,7 @@ class RuleStats:
 
     @property
     def response_rate(self) -> float | None:
-        return self.responded / self.issued if self.issued else None
+        return self.feedback / self.issued if self.issued else None
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,14 @@
-"""Reading the report from the database: three GROUP BY queries in one read-only snapshot."""
+"""Reading the report from the database: two GROUP BY queries in one read-only snapshot, cards issued and
+cards' outcomes (each card's latest feedback item, ranked by a window function that SQLite and PostgreSQL
+share)."""
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, or_, select
+from sqlalchemy import ColumnElement, Select, Subquery, and_, func, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,26 +17,61 @@ from ..store import Database, FeedbackRow, IssuedCardRow, head_revision
 from .model import UNATTRIBUTED, Period, Reason, Report, ReportError, RuleStats
 
 
-def _in_report(period: Period, service: str | None) -> ColumnElement[bool]:
-    """Feedback joined (outer) to issued_card that belongs in the report; see the module docstring."""
+def _latest() -> Subquery:
+    """Each card's feedback rows, ranked: 1 is its outcome (the latest by outcomeTimestamp, the later
+    received on a tie), and `submissions` counts all of them. A card is one per service: a row sent to
+    another service's endpoint (kept from before those were refused) is not that card's."""
+    card = (FeedbackRow.service_id, FeedbackRow.card_uuid)
+    return select(
+        *card,
+        FeedbackRow.outcome,
+        FeedbackRow.override_system,
+        FeedbackRow.override_code,
+        FeedbackRow.override_display,
+        FeedbackRow.outcome_timestamp,
+        func.row_number()
+        .over(partition_by=card, order_by=(FeedbackRow.outcome_timestamp.desc(), FeedbackRow.id.desc()))
+        .label("rank"),
+        func.count().over(partition_by=card).label("submissions"),
+    ).subquery("latest")
+
+
+def _in_report(latest: Subquery, period: Period, service: str | None) -> ColumnElement[bool]:
+    """The outcomes that belong in the report: attributed ones by the card's issue time, the rest by their
+    own outcome timestamp (see the model's docstring)."""
     attributed = [IssuedCardRow.card_uuid.is_not(None), *period.window(IssuedCardRow.issued_at)]
-    unattributed = [IssuedCardRow.card_uuid.is_(None), *period.window(FeedbackRow.outcome_timestamp)]
+    unattributed = [IssuedCardRow.card_uuid.is_(None), *period.window(latest.c.outcome_timestamp)]
     if service is not None:
         attributed.append(IssuedCardRow.service_id == service)
-        unattributed.append(FeedbackRow.service_id == service)
+        unattributed.append(latest.c.service_id == service)
     return or_(and_(*attributed), and_(*unattributed))
 
 
-def _feedback_select(*columns: Any) -> Select[Any]:
+def _outcome_query(period: Period, service: str | None) -> Select[Any]:
+    """Cards per rule, outcome and override reason, with their submissions: one pass over the ranked
+    feedback (ranking is the report's cost; a second pass would double it)."""
+    latest = _latest()
     return (
-        select(*columns)
-        .select_from(FeedbackRow)
-        .outerjoin(IssuedCardRow, IssuedCardRow.card_uuid == FeedbackRow.card_uuid)
+        select(
+            IssuedCardRow.rule_id,
+            latest.c.outcome,
+            latest.c.override_system,
+            latest.c.override_code,
+            func.max(latest.c.override_display),  # one display per code, whatever each EHR sent
+            func.count(),
+            func.sum(latest.c.submissions),
+        )
+        .select_from(latest)
+        .outerjoin(
+            IssuedCardRow,
+            and_(
+                IssuedCardRow.card_uuid == latest.c.card_uuid,
+                IssuedCardRow.service_id == latest.c.service_id,
+            ),
+        )
+        .where(latest.c.rank == 1, _in_report(latest, period, service))
+        .group_by(IssuedCardRow.rule_id, latest.c.outcome, latest.c.override_system, latest.c.override_code)
     )
-
-
-def _count(outcome: str) -> ColumnElement[int]:
-    return func.sum(case((FeedbackRow.outcome == outcome, 1), else_=0))
 
 
 async def _read(connection: AsyncConnection, period: Period, service: str | None) -> tuple[RuleStats, ...]:
@@ -43,48 +81,33 @@ async def _read(connection: AsyncConnection, period: Period, service: str | None
     issued_query = (
         select(IssuedCardRow.rule_id, func.count()).where(*issued_filter).group_by(IssuedCardRow.rule_id)
     )
-    scope = _in_report(period, service)
-    outcome_query = (
-        _feedback_select(
-            IssuedCardRow.rule_id,
-            func.count(distinct(FeedbackRow.card_uuid)),
-            _count("accepted"),
-            _count("overridden"),
-        )
-        .where(scope)
-        .group_by(IssuedCardRow.rule_id)
-    )
-    reason_query = (
-        _feedback_select(
-            IssuedCardRow.rule_id,
-            FeedbackRow.override_system,
-            FeedbackRow.override_code,
-            func.max(FeedbackRow.override_display),  # one display per code, whatever each EHR sent
-            func.count(),
-        )
-        .where(scope, FeedbackRow.outcome == "overridden")
-        .group_by(IssuedCardRow.rule_id, FeedbackRow.override_system, FeedbackRow.override_code)
-    )
     issued: dict[str, int] = dict((await connection.execute(issued_query)).all())
-    outcomes = {rule: tuple(counts) for rule, *counts in await connection.execute(outcome_query)}
-    reasons: dict[str | None, list[Reason]] = {}
-    for rule, system, code, display, count in await connection.execute(reason_query):
-        overridden = outcomes[rule][2]
-        reasons.setdefault(rule, []).append(Reason(system, code, display, count, count / overridden))
+    counts: dict[str | None, Counter[str]] = defaultdict(Counter)
+    coded: dict[str | None, list[tuple[str | None, str | None, str | None, int]]] = defaultdict(list)
+    for rule, outcome, system, code, display, cards, submissions in await connection.execute(
+        _outcome_query(period, service)
+    ):
+        counts[rule][outcome] += cards
+        counts[rule]["submissions"] += int(submissions)
+        if outcome == "overridden":
+            coded[rule].append((system, code, display, cards))
 
     def stats(rule: str | None) -> RuleStats:
-        responded, accepted, overridden = outcomes.get(rule, (0, 0, 0))
+        overridden = counts[rule]["overridden"]
+        reasons = (
+            Reason(system, code, display, n, n / overridden) for system, code, display, n in coded[rule]
+        )
         return RuleStats(
             rule=rule or UNATTRIBUTED,
             issued=issued.get(rule, 0) if rule is not None else None,
-            responded=responded,
-            accepted=accepted,
+            accepted=counts[rule]["accepted"],
             overridden=overridden,
-            reasons=tuple(sorted(reasons.get(rule, ()), key=Reason.rank)),
+            submissions=counts[rule]["submissions"],
+            reasons=tuple(sorted(reasons, key=Reason.rank)),
         )
 
-    rules = [stats(rule) for rule in sorted(issued.keys() | {r for r in outcomes if r is not None})]
-    return (*rules, stats(None)) if None in outcomes else tuple(rules)
+    rules = [stats(rule) for rule in sorted(issued.keys() | {r for r in counts if r is not None})]
+    return (*rules, stats(None)) if None in counts else tuple(rules)
 
 
 def _sqlite_file(url: str) -> Path | None:

@@ -1,10 +1,17 @@
-"""`cds-service feedback-report`: the analytics report on stdout, and its chart in a file."""
+"""`cds-service feedback-report`: the analytics report on stdout, and its chart in a file.
+
+The default chart goes into the working folder only when that folder is writable; elsewhere (the image's
+read-only /app) the report is complete without it and a note says so. A chart named with --chart is written
+there or the command fails.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from pathlib import Path
 
 from ..analytics import FORMATS, ChartUnavailable, Period, ReportError, build_report, chart_path, write_chart
 from ..config import Settings
@@ -26,6 +33,9 @@ def feedback_report(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     sys.stdout.write(FORMATS[args.format](report))
     if chart is None:
+        return 0
+    if args.chart is None and not os.access(Path.cwd(), os.W_OK):
+        print(f"no chart: {Path.cwd()} is not writable (--chart PATH, or --no-chart)", file=sys.stderr)
         return 0
     try:
         write_chart(report, chart)

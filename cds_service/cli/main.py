@@ -122,7 +122,10 @@ def parser() -> argparse.ArgumentParser:
     command.add_argument("--format", choices=("text", "csv", "json"), default="text", help="stdout format")
     chart = command.add_mutually_exclusive_group()
     chart.add_argument(
-        "--chart", metavar="PATH", help=f".png or .svg (default: {DEFAULT_CHART}; needs the [report] extra)"
+        "--chart",
+        metavar="PATH",
+        help=f".png or .svg (default: {DEFAULT_CHART} in the working folder, if it is writable; needs the "
+        "[report] extra)",
     )
     chart.add_argument("--no-chart", action="store_true", help="write no chart")
     command.set_defaults(run=feedback_report)

@@ -15,6 +15,7 @@ from ..config import Settings, patient_key_secret, trusted_clients
 from ..ops.logs import logging_config
 from ..plans.errors import RuleSetError
 from ..store import Database
+from ..store.journal import check_writable
 from .errors import report_problems
 from .loaded import rules_in_service
 
@@ -34,6 +35,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         rules_in_service(settings)
         trusted_clients(settings)
         patient_key_secret(settings)
+        if settings.card_journal_dir is not None:
+            check_writable(settings.card_journal_dir)
     except RuleSetError as error:
         return report_problems(error)
     except ValueError as error:

@@ -1,22 +1,19 @@
 """Which FHIR servers the service may contact: allowlisted bases, never an address no FHIR server lives at.
 
 URLs are compared after normalising them the way httpx will parse them (a differential between the two
-parsers would let a URL pass the check and connect elsewhere).
+parsers would let a URL pass the check and connect elsewhere). `forbidden_address` is applied where the
+connection is made (fhir.pinned), to the very answer that is connected to.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import re
-import socket
 from collections.abc import Sequence
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import httpx
-
-from .errors import FetchError
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
@@ -84,12 +81,3 @@ def forbidden_address(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved or ip in _METADATA
-
-
-async def check_host(host: str) -> None:
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host.strip("[]"), None, type=socket.SOCK_STREAM)
-    except OSError:
-        raise FetchError("could not resolve FHIR server host", kind="network") from None
-    if any(forbidden_address(str(info[4][0])) for info in infos):
-        raise FetchError("FHIR server address not allowed (link-local or metadata)")

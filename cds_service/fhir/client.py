@@ -25,9 +25,10 @@ import orjson
 from ..ops.metrics import FHIR_FETCH_ERRORS, FHIR_REQUEST_LATENCY
 from ..ops.request_ids import HEADER, current_request_id
 from ..types import Resource
-from .allowlist import agrees_with_httpx, check_host, is_allowed, normalise
+from .allowlist import agrees_with_httpx, is_allowed, normalise
 from .body import ACCEPT_ENCODING, ByteBudget, read_bounded
 from .errors import FetchError
+from .pinned import ForbiddenAddress, UnresolvableHost
 from .version import VersionCache, WrongFhirVersion, declared_version, is_r4, media_type_version
 
 logger = logging.getLogger("cds_service.fhir")
@@ -86,7 +87,8 @@ def _entries(bundle: Resource) -> list[Any]:
 
 
 class FhirFetcher:
-    """Fetches prefetch templates from the CDS client's FHIR server on the service's behalf."""
+    """Fetches prefetch templates from the CDS client's FHIR server on the service's behalf, over the
+    service's outbound client (config.outbound_client), whose connections go only to checked addresses."""
 
     def __init__(
         self,
@@ -150,7 +152,7 @@ class FhirFetcher:
 
         async def read() -> str | None:
             try:
-                await self._check_server(fhir_server)
+                self._check_server(fhir_server)
                 metadata = await self._get(
                     f"{fhir_server.rstrip('/')}/metadata", access_token, missing_ok=True
                 )
@@ -173,7 +175,7 @@ class FhirFetcher:
         ):
             return bundle
         try:
-            await self._check_server(fhir_server)
+            self._check_server(fhir_server)
             async with _total_deadline(self._limits.total_timeout_s):
                 return await self._collect(fhir_server, bundle, access_token)
         except FetchError as exc:
@@ -214,7 +216,7 @@ class FhirFetcher:
         return result
 
     async def _fetch(self, fhir_server: str, relative_url: str, access_token: str | None) -> Resource | None:
-        await self._check_server(fhir_server)
+        self._check_server(fhir_server)
         url = f"{fhir_server.rstrip('/')}/{relative_url.lstrip('/')}"
         if not is_allowed(url, [fhir_server]):
             raise FetchError("request URL is malformed or leaves fhirServer")
@@ -229,9 +231,9 @@ class FhirFetcher:
                 raise FetchError("search did not return a Bundle", kind="invalid")
             return await self._collect(fhir_server, resource, access_token)
 
-    async def _check_server(self, fhir_server: str) -> None:
-        """Refuse before connecting: not allowlisted, plain http when https is required, or a host that
-        resolves to a link-local, metadata or otherwise never-legitimate address."""
+    def _check_server(self, fhir_server: str) -> None:
+        """Refuse before connecting: not allowlisted, or plain http when https is required. The address is
+        checked where the connection is made (fhir.pinned), so that a second lookup cannot differ."""
         if not is_allowed(fhir_server, self._allowed):
             raise FetchError("server not allowlisted")
         if "?" in fhir_server or "#" in fhir_server:
@@ -240,7 +242,6 @@ class FhirFetcher:
         assert base is not None  # is_allowed passed
         if self._require_https and base.scheme != "https":
             raise FetchError("fhirServer must use https")
-        await check_host(base.host)
 
     async def _collect(self, fhir_server: str, first: Resource, access_token: str | None) -> Resource:
         """Follow next links (only within fhirServer) and merge the pages into one searchset."""
@@ -299,6 +300,10 @@ class FhirFetcher:
                 ) as response,
             ):
                 return await self._answer(response, started, missing_ok=missing_ok)
+        except ForbiddenAddress:
+            raise FetchError("FHIR server address not allowed (link-local or metadata)") from None
+        except UnresolvableHost:
+            raise FetchError("could not resolve FHIR server host", kind="network") from None
         except (TimeoutError, httpx.TimeoutException):
             FHIR_REQUEST_LATENCY.labels("timeout").observe(time.perf_counter() - started)
             raise FetchError(f"timed out after {timeout} s", kind="timeout") from None

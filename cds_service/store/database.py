@@ -7,6 +7,7 @@ start together take turns; on SQLite `cds-service serve` upgrades once before it
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,21 @@ OUTAGES: tuple[type[BaseException], ...] = (
 )
 
 
+def _writable_folder(folder: Path) -> None:
+    """Make the SQLite store's folder, and refuse to start when this process cannot write it (a root-owned
+    bind mount over the image's /app/data): SQLite itself would say only "unable to open database file"."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        writable = os.access(folder, os.W_OK | os.X_OK)
+    except PermissionError:
+        writable = False
+    if not writable:
+        raise ValueError(
+            f"CDS_DATABASE_URL: the SQLite store's folder {folder.absolute()} is not writable by uid "
+            f"{os.geteuid()}, which the service runs as: give that uid the folder (chown), or mount a volume"
+        )
+
+
 class Database:
     """The engine, sessions and the dialect's INSERT (for ON CONFLICT) of the configured URL."""
 
@@ -89,7 +105,7 @@ class Database:
                 f"CDS_DATABASE_URL: only sqlite and postgresql are supported, not {self.dialect}"
             )
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _writable_folder(Path(parsed.database).parent)
         # hide_parameters: an error's text would carry the row, a clinician's free-text comment among it
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
         if self.dialect == "sqlite":

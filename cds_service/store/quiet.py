@@ -4,6 +4,9 @@ their rules a clinician overrode. Which cards stay quiet is decided above, in `h
 Cards shown are written behind like issued cards (a hook call must not wait for a commit). A lookup also reads
 this process's buffer, so order-select and order-sign agree at once on one replica, and across replicas once
 the buffer is flushed (every FLUSH_INTERVAL_S). Overrides are written when their feedback arrives.
+
+Not journaled like issued cards: a shown card lost in a crash only makes a card show again (never hides
+one), and its rows carry patient keys, better not copied to a local disk.
 """
 
 from __future__ import annotations

@@ -37,7 +37,9 @@ class FeedbackRow(Base):
 
 
 class IssuedCardRow(Base):
-    """Which rule issued a card, so feedback (which names only the card uuid) can be attributed to a rule."""
+    """Which rule issued a card, so feedback (which names only the card uuid) can be attributed to a rule,
+    and what the card offered, so feedback can be checked against it: its suggestion uuids and its override
+    reasons as [system, code] pairs. Both are NULL on cards issued before revision 0004, which kept none."""
 
     __tablename__ = "issued_card"
 
@@ -46,6 +48,8 @@ class IssuedCardRow(Base):
     rule_id: Mapped[str] = mapped_column(String(64), index=True)
     indicator: Mapped[str] = mapped_column(String(16))
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    suggestions: Mapped[list[str] | None] = mapped_column(JSON)
+    override_reasons: Mapped[list[list[str]] | None] = mapped_column(JSON)
 
 
 class SeenTokenRow(Base):

@@ -20,6 +20,7 @@ from ..hooks.quiet import CardQuieter
 from ..ops.logs import configure_logging
 from ..ops.request_ids import HEADER
 from ..store import Database, FeedbackStore, IssuedCards, PatientKeys, QuietCards, SeenTokens
+from ..store.journal import Journal
 from ..types import Clock
 from .errors import HANDLERS
 from .middleware import RequestIdMiddleware
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, State]]:
+        folder = settings.card_journal_dir
+        journal = Journal(folder) if folder is not None else None
         database = Database(settings.database_url)
         await database.migrate()
         quiet = (
@@ -70,7 +73,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
                 clock=clock,
                 database=database,
                 feedback=FeedbackStore(database),
-                cards=IssuedCards(database, timedelta(days=settings.card_retention_days)),
+                cards=IssuedCards(database, timedelta(days=settings.card_retention_days), journal),
                 fetcher=FhirFetcher(
                     client,
                     settings.fhir_allowed_servers,
@@ -82,6 +85,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
                 ),
                 quiet=quiet,
             )
+            await state.cards.recover()  # cards a killed process journaled and did not write
             tasks = [asyncio.create_task(state.cards.write_behind())]
             if quiet is not None:
                 tasks.append(asyncio.create_task(quiet.store.write_behind()))
@@ -95,6 +99,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 await last_flush([state.cards.flush, *([quiet.store.flush] if quiet is not None else [])])
+                if journal is not None:
+                    journal.close()
                 await database.close()
 
     return Starlette(

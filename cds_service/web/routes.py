@@ -14,6 +14,7 @@ from ..hooks import Service, call_service
 from ..ops.metrics import CARDS, FEEDBACK, PREFETCH_KEYS, exposition
 from ..protocol.feedback import FeedbackRequest
 from ..protocol.outcome import issues_from_validation
+from ..store.feedback_checks import feedback_problems
 from .audit import audited
 from .authenticate import authenticate
 from .bodies import read_json
@@ -87,13 +88,17 @@ async def feedback(request: Request) -> JSON:
         except ValidationError as error:
             raise InvalidRequest(issues_from_validation(error)) from None
         received_at = shared.clock()
+        issued = await shared.cards.issued(item.card for item in submission.feedback)
+        problems = feedback_problems(service.id, submission.feedback, issued, received_at)
+        if problems:  # nothing of the submission is stored, nor snoozes anything
+            raise InvalidRequest(problems)
         stored = await shared.feedback.add(service.id, submission.feedback, received_at)
         if shared.quiet is not None:  # every override, not only new ones: a retry still snoozes (V2-30)
             overridden = [item.card for item in submission.feedback if item.outcome == "overridden"]
             await shared.quiet.acknowledge(overridden, received_at, shared.rules.ruleset.params)
-        rules = await shared.cards.rules_of(row.card_uuid for row in stored)
         for row in stored:
-            FEEDBACK.labels(rules.get(row.card_uuid, "unattributed"), row.outcome).inc()
+            card = issued.get(row.card_uuid)
+            FEEDBACK.labels(card.rule_id if card else "unattributed", row.outcome).inc()
         audit.status = 200
         audit.stored = len(stored)
         return JSON({"received": len(submission.feedback), "stored": len(stored)})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -20,11 +21,13 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
+from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
@@ -387,6 +390,85 @@ def test_the_placeholder_secret_is_recognisable_and_well_formed(tmp_path: Path):
     assert [c.iss for c in clients] == ["https://ehr.example-hospital.org"]
 
 
+def test_the_data_folder_is_writable_on_the_read_only_root():
+    """The card journal goes to the working folder's data/ (/app/data, the image's volume): each pod gets an
+    emptyDir there, since the root filesystem is read-only."""
+    (workdir,) = dockerfile_final_values("WORKDIR")
+    assert dockerfile_final_values("VOLUME") == [f"{workdir}/data"]
+    mounts = {m["mountPath"]: m for m in service_container()["volumeMounts"]}
+    data = mounts[f"{workdir}/data"]
+    assert not data.get("readOnly")
+    (volume,) = [v for v in pod_spec()["volumes"] if v["name"] == data["name"]]
+    assert "emptyDir" in volume
+
+
+def ingress_serves(ingress: dict[str, Any], path: str) -> bool:
+    """Whether a request path reaches a backend under the Ingress's paths (Prefix matches whole segments)."""
+    for rule in ingress["spec"]["rules"]:
+        for entry in rule["http"]["paths"]:
+            prefix = entry["path"].rstrip("/")
+            if entry["pathType"] == "Exact" and path == entry["path"]:
+                return True
+            if entry["pathType"] == "Prefix" and (path == prefix or path.startswith(f"{prefix}/")):
+                return True
+    return False
+
+
+def test_the_ingress_serves_the_public_url_over_tls_and_keeps_operations_inside():
+    ingress = one("Ingress")
+    public = urlsplit(settings_data()["CDS_PUBLIC_BASE_URL"])
+    assert public.scheme == "https" and public.path in ("", "/")
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == public.hostname  # the audience every JWT is checked against
+    (tls,) = ingress["spec"]["tls"]
+    assert tls["hosts"] == [public.hostname] and tls["secretName"]
+    service = one("Service")
+    (service_port,) = service["spec"]["ports"]
+    for entry in rule["http"]["paths"]:
+        backend = entry["backend"]["service"]
+        assert backend["name"] == service["metadata"]["name"]
+        assert backend["port"] in ({"name": service_port["name"]}, {"number": service_port["port"]})
+    for path in (
+        "/cds-services",
+        "/cds-services/postfusion-patient-view",
+        "/cds-services/postfusion-order-sign/feedback",
+        "/rules/data",
+        "/fhir/metadata",
+        "/fhir/QuestionnaireResponse/$extract",
+        "/capture/",
+        "/capture/config.json",
+        "/openapi.json",
+    ):
+        assert ingress_serves(ingress, path), f"the Ingress does not publish {path}"
+    for path in ("/metrics", "/healthz", "/readyz", "/"):
+        assert not ingress_serves(ingress, path), f"the Ingress publishes {path}"
+    body = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert quantity(body.replace("m", "Mi")) >= int(settings_data()["CDS_MAX_BODY_BYTES"])
+
+
+def test_the_network_policy_lets_in_the_ingress_controller_and_out_dns_the_database_and_https():
+    policy = one("NetworkPolicy")["spec"]
+    pod_labels = one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
+    (inbound,) = policy["ingress"]
+    assert [container_port(service_container(), p["port"]) for p in inbound["ports"]] == [8000]
+    for peer in inbound["from"]:  # a namespace and its controller pods, never "anyone"
+        assert peer.keys() == {"namespaceSelector", "podSelector"}, peer
+    allowed = set()
+    for rule in policy["egress"]:
+        assert rule.get("to") and rule.get("ports"), f"{rule} allows every destination or port"
+        allowed |= {(p["protocol"], p["port"]) for p in rule["ports"]}
+    secret = one("Secret")["stringData"]
+    database_port = make_url(secret["CDS_DATABASE_URL"]).port or 5432
+    assert allowed == {("UDP", 53), ("TCP", 53), ("TCP", database_port), ("TCP", 443)}
+    clients = yaml.safe_load(secret["trusted-clients.yaml"])["clients"]
+    urls = [url for client in clients for url in [*client["fhir_servers"], client.get("jwks_url")] if url]
+    for url in urls:  # the service's outbound calls are HTTPS on 443
+        parts = urlsplit(url)
+        assert parts.scheme == "https" and (parts.port or 443) == 443, url
+
+
 # -- the plan-definition ConfigMap -------------------------------------------------------------------------
 
 
@@ -487,36 +569,78 @@ def test_the_image_runs_as_a_numeric_non_root_user():
     assert uid.isdigit() and int(uid) >= 10000  # numeric, so runAsNonRoot can verify it
 
 
-def test_the_image_healthcheck_asks_healthz_and_works():
+def dockerfile_env() -> dict[str, str]:
+    """The runtime stage's ENV (a variable's own value, as set in the Dockerfile)."""
+    return DockerfileParser(path=str(DOCKERFILE)).envs
+
+
+def test_the_image_builds_offline():
+    """No `# syntax=` line (BuildKit would pull that frontend from a registry) and no RUN --mount (the
+    classic builder, and BuildKit without that frontend, refuse it)."""
+    text = DOCKERFILE.read_text()
+    assert not re.search(r"^#\s*syntax\s*=", text, flags=re.IGNORECASE | re.MULTILINE)
+    for stage in dockerfile_stages():
+        for instruction in stage:
+            if instruction["instruction"] == "RUN":
+                assert not instruction["value"].startswith("--"), instruction["value"]
+    assert dockerfile_stages()[0][0]["value"] == "${PYTHON_IMAGE} AS build"  # CI passes a local base
+
+
+def test_the_image_writes_only_to_its_data_volume_and_tmp():
+    assert dockerfile_final_values("VOLUME") == ["/app/data"]  # writable under --read-only
+    env = dockerfile_env()
+    assert env["MPLCONFIGDIR"].startswith("/tmp/")  # matplotlib's cache: $HOME is the read-only /app
+    assert make_url(env["CDS_DATABASE_URL"]).database == "/app/data/feedback.sqlite3"
+    runs = " ".join(i["value"] for i in dockerfile_stages()[-1] if i["instruction"] == "RUN")
+    assert "chown 10001:10001 /app/data" in runs and dockerfile_user() == "10001:10001"
+
+
+def run_image_command(tmp_path: Path, command: list[str], env: dict[str, str]) -> list[str]:
+    """Run the image's CMD here with a stand-in `cds-service` that prints the arguments it was given."""
+    stand_in = tmp_path / "bin" / "cds-service"
+    stand_in.parent.mkdir()
+    stand_in.write_text("#!/bin/sh\nprintf '%s\\n' \"$@\"\n")
+    stand_in.chmod(0o755)
+    path = f"{stand_in.parent}:{os.environ['PATH']}"
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30, env={**env, "PATH": path})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_the_image_healthcheck_asks_the_port_the_service_listens_on(tmp_path: Path):
     (healthcheck,) = dockerfile_final_values("HEALTHCHECK")
     exec_form = json.loads(healthcheck[healthcheck.index("CMD") + 3 :].strip())
-    assert exec_form[0] == "python"  # the slim image has no curl
-    assert "http://127.0.0.1:8000/healthz" in exec_form[-1]
+    assert exec_form[0] == "python"  # the image has no curl
+    (cmd,) = dockerfile_final_values("CMD")
     port = free_port()
-    command = [sys.executable, *exec_form[1:-1], exec_form[-1].replace(":8000/", f":{port}/")]
-    assert subprocess.run(command, capture_output=True, timeout=30).returncode != 0  # nothing listens
+    env = {"CDS_PORT": str(port)}
+    served = run_image_command(tmp_path, json.loads(cmd), env)
+    parses_as_cli(["cds-service", *served])
+    assert served[served.index("--port") + 1] == str(port)
+    assert served[served.index("--host") + 1] == "0.0.0.0"
+    probe = [sys.executable, *exec_form[1:]]
+    assert subprocess.run(probe, capture_output=True, timeout=30, env=env).returncode != 0  # nothing listens
+    other = free_port()  # something healthy on another port (8000, say) must not count
     healthz = Starlette(routes=[r for r in ROUTES if r.path == "/healthz"])
+    with serving(healthz, other):
+        assert subprocess.run(probe, capture_output=True, timeout=30, env=env).returncode != 0
     with serving(healthz, port):
-        result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+        result = subprocess.run(probe, capture_output=True, text=True, timeout=30, env=env)
     assert result.returncode == 0, result.stderr
 
 
 def test_the_image_environment_and_command():
-    env = " ".join(dockerfile_final_values("ENV"))
-    for setting in (
-        "PYTHONDONTWRITEBYTECODE=1",
-        "PYTHONUNBUFFERED=1",
-        "CDS_PLANDEFINITIONS_DIR=/app/plandefinitions",
-    ):
-        assert setting in env
+    env = dockerfile_env()
+    assert env["PYTHONDONTWRITEBYTECODE"] == env["PYTHONUNBUFFERED"] == "1"
+    assert env["CDS_PLANDEFINITIONS_DIR"] == "/app/plandefinitions"
     (workdir,) = dockerfile_final_values("WORKDIR")
     copies = {v.split()[0]: str(Path(workdir) / v.split()[1]) for v in dockerfile_final_values("COPY")}
     assert copies["plandefinitions"] == "/app/plandefinitions"
     assert copies["fixtures/patients"] == "/app/fixtures/patients"
     (cmd,) = dockerfile_final_values("CMD")
-    assert json.loads(cmd) == ["cds-service", "serve", "--host", "0.0.0.0", "--port", "8000"]
-    parses_as_cli(json.loads(cmd))
-    assert dockerfile_final_values("EXPOSE") == ["8000"]
+    shell, flag, script = json.loads(cmd)
+    assert (shell, flag) == ("sh", "-c") and script.startswith("exec ")  # SIGTERM reaches the service
+    assert env["CDS_PORT"] == dockerfile_final_values("EXPOSE")[-1] == "8000"
 
 
 def ignored(path: str, patterns: list[str]) -> bool:
@@ -679,14 +803,47 @@ def test_compose_trusted_clients_come_from_a_secret_file(compose, tmp_path: Path
     assert hapi in client.fhir_servers  # the service may fetch the synthetic patients it loaded
 
 
-def test_compose_database_password_is_one_setting(compose):
-    services = compose(POSTGRES_PASSWORD="s3cret-for-test")["services"]
-    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "s3cret-for-test"
-    url = services["cds"]["environment"]["CDS_DATABASE_URL"]
-    assert url == "postgresql+asyncpg://cds:s3cret-for-test@postgres:5432/cds"
+@pytest.mark.parametrize("password", ["s3cret-for-test", "p@ss:w/rd%41?#"], ids=["plain", "url-special"])
+def test_compose_database_password_is_one_setting(compose, clean_env: pytest.MonkeyPatch, password: str):
+    services = compose(POSTGRES_PASSWORD=password)["services"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == password
     assert services["postgres"]["environment"]["POSTGRES_USER"] == "cds"
     assert services["postgres"]["environment"]["POSTGRES_DB"] == "cds"
+    for name in ("cds", "migrate"):  # `@`, `:` and `/` reach PostgreSQL as typed, percent signs too
+        for variable in [v for v in os.environ if v.startswith("CDS_")]:
+            clean_env.delenv(variable)
+        for variable, value in services[name]["environment"].items():
+            clean_env.setenv(variable, value)
+        url = make_url(Settings().database_url)
+        assert (url.drivername, url.username, url.password, url.host, url.port, url.database) == (
+            "postgresql+asyncpg",
+            "cds",
+            password,
+            "postgres",
+            5432,
+            "cds",
+        ), name
     assert any(
         v["target"] == "/var/lib/postgresql/data" and v["type"] == "volume"
         for v in services["postgres"]["volumes"]
     )
+
+
+def test_compose_publishes_only_on_this_host(compose):
+    """The stack trusts the public sandbox key (anyone can sign for it): no port may face the network."""
+    services = compose()["services"]
+    published = {name: service.get("ports", []) for name, service in services.items()}
+    assert published["cds"], "the service is published for the EHR on this host"
+    for name, ports in published.items():
+        for port in ports:
+            assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port} beyond this host"
+
+
+def test_compose_runs_the_service_as_the_image_is_tested(compose):
+    """Read-only root, a tmpfs on /tmp and a named volume on /app/data, as scripts/image-test.sh runs it."""
+    config = compose()
+    cds = config["services"]["cds"]
+    assert cds["read_only"] is True
+    assert "/tmp" in cds["tmpfs"]
+    (data,) = [v for v in cds["volumes"] if v["target"] == dockerfile_final_values("VOLUME")[0]]
+    assert data["type"] == "volume" and data["source"] in config["volumes"]

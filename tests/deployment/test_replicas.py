@@ -74,6 +74,7 @@ def start(tmp_path: Path, name: str, database_url: str, workers: int) -> Replica
     env = {
         "PATH": os.environ["PATH"],
         "CDS_DATABASE_URL": database_url,
+        "CDS_CARD_JOURNAL_DIR": str(tmp_path / "journal"),  # one folder for all replicas, as on one volume
         "CDS_TRUSTED_CLIENTS": str(clients),
         "CDS_PUBLIC_BASE_URL": PUBLIC,
         "CDS_PATIENT_KEY_SECRET": "replicas-share-this-patient-key-secret",  # PostgreSQL needs one (V2-30)
