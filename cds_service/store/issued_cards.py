@@ -108,31 +108,21 @@ class IssuedCards:
                     "issued cards not written yet (%d pending): %s", len(self._pending), type(error).__name__
                 )
 
-    async def rules_of(self, card_uuids: Iterable[str]) -> dict[str, str]:
-        """card uuid → rule id, for the uuids we issued."""
-        wanted = list(set(card_uuids))
-        if not wanted:
-            return {}
-        await self.flush()
-        async with self._db.sessions() as session:
-            rows = await session.execute(
-                select(IssuedCardRow.card_uuid, IssuedCardRow.rule_id).where(
-                    IssuedCardRow.card_uuid.in_(wanted)
-                )
-            )
-            return {uuid: rule for uuid, rule in rows}
-
     async def issued(self, card_uuids: Iterable[str]) -> dict[str, IssuedCard]:
         """What we issued under each of `card_uuids` that we did. A uuid not found is looked for again until
         LATE_CARD_WAIT_S: another worker or replica may have issued it and not flushed it yet."""
         wanted = set(card_uuids)
-        await self.flush()
-        found = await self._issued(wanted)
+        found = await self.found(wanted)
         deadline = time.monotonic() + LATE_CARD_WAIT_S
         while len(found) < len(wanted) and time.monotonic() < deadline:
             await asyncio.sleep(LATE_CARD_POLL_S)
             found.update(await self._issued(wanted - found.keys()))
         return found
+
+    async def found(self, card_uuids: Iterable[str]) -> dict[str, IssuedCard]:
+        """What is known now of `card_uuids`: this process's buffer flushed first, nothing waited for."""
+        await self.flush()
+        return await self._issued(set(card_uuids))
 
     async def _issued(self, card_uuids: set[str]) -> dict[str, IssuedCard]:
         if not card_uuids:

@@ -24,6 +24,7 @@ from cds_service.store import Database, IssuedCards
 
 from support.fhir_server import free_port
 from support.hooks import SERVICES, hook_request
+from support.issued import rules_of
 from support.waiting import WaitTimeout, wait_for
 
 CALL = f"/cds-services/{SERVICES['order-sign']}"
@@ -112,14 +113,14 @@ def issue(service: Service) -> list[str]:
 def stored(tmp_path: Path, uuids: list[str]) -> set[str]:
     """The uuids the database knows (read apart from the service, as another replica would)."""
 
-    async def rules_of() -> set[str]:
+    async def lookup() -> set[str]:
         database = Database(f"sqlite+aiosqlite:///{tmp_path / 'cds.sqlite3'}")
         try:
-            return set(await IssuedCards(database, timedelta(days=30)).rules_of(uuids))
+            return set(await rules_of(IssuedCards(database, timedelta(days=30)), uuids))
         finally:
             await database.close()
 
-    return asyncio.run(rules_of())
+    return asyncio.run(lookup())
 
 
 @pytest.fixture

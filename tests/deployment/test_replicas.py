@@ -30,6 +30,7 @@ from cds_service.store import Database, IssuedCards
 from support.databases import fresh_database
 from support.fhir_server import free_port
 from support.hooks import ROOT, SERVICES, hook_request, overridden
+from support.issued import rules_of
 from support.waiting import WaitTimeout, wait_for
 
 KEY = ec.generate_private_key(ec.SECP384R1())
@@ -114,14 +115,14 @@ def start(tmp_path: Path, name: str, database_url: str, workers: int) -> Replica
 def issued(database_url: str, card_uuid: str) -> dict[str, str]:
     """What the shared database says the card is (written behind by the replica that issued it)."""
 
-    async def rules_of() -> dict[str, str]:
+    async def lookup() -> dict[str, str]:
         database = Database(database_url)
         try:
-            return await IssuedCards(database, timedelta(days=30)).rules_of([card_uuid])
+            return await rules_of(IssuedCards(database, timedelta(days=30)), [card_uuid])
         finally:
             await database.close()
 
-    return asyncio.run(rules_of())
+    return asyncio.run(lookup())
 
 
 @pytest.fixture

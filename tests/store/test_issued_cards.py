@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from cds_service.store import Database, IssuedCards
 from cds_service.store.issued_cards import FLUSH_INTERVAL_S
 
+from support.issued import rules_of
 from support.waiting import wait_for_async
 
 T = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -35,9 +36,9 @@ async def test_cards_are_remembered_by_uuid_and_rule(database_url: str) -> None:
     await cards.flush()
     cards.remember("postfusion-pain-order-sign", [card("u1", "REV-NOT-MET")], T)  # a retry: ignored
     cards.remember("postfusion-pain-patient-view", [], T)
-    assert await cards.rules_of(["u1", "u2", "unknown"]) == {"u1": "REV-NOT-MET", "u2": "REV-ODDS"}
+    assert await rules_of(cards, ["u1", "u2", "unknown"]) == {"u1": "REV-NOT-MET", "u2": "REV-ODDS"}
     assert await cards.forget_before(T + timedelta(seconds=1)) == 2
-    assert await cards.rules_of(["u1"]) == {}
+    assert await rules_of(cards, ["u1"]) == {}
     await database.close()
 
 
@@ -66,9 +67,9 @@ async def test_cards_are_written_behind_within_the_flush_interval(database_url: 
     writer = asyncio.create_task(cards.write_behind())
     cards.remember("postfusion-pain-order-sign", [card("u3", "HW-NOT-SUPPORTED")], T)
     other_process = IssuedCards(database, timedelta(days=30))  # sees only what reached the database
-    assert await other_process.rules_of(["u3"]) == {}
+    assert await rules_of(other_process, ["u3"]) == {}
     found = await wait_for_async(
-        lambda: other_process.rules_of(["u3"]), timeout=FLUSH_INTERVAL_S * 3, what="card u3 in the database"
+        lambda: rules_of(other_process, ["u3"]), timeout=FLUSH_INTERVAL_S * 3, what="card u3 in the database"
     )
     assert found == {"u3": "HW-NOT-SUPPORTED"}
     writer.cancel()
@@ -82,7 +83,7 @@ async def test_cards_wait_for_an_unreachable_database(tmp_path) -> None:
     with pytest.raises(OperationalError):  # no tables yet: the insert fails
         await cards.flush()
     await database.migrate()
-    assert await cards.rules_of(["u4"]) == {"u4": "REV-ODDS"}  # kept, written by the next flush
+    assert await rules_of(cards, ["u4"]) == {"u4": "REV-ODDS"}  # kept, written by the next flush
     await database.close()
 
 
@@ -96,11 +97,11 @@ async def test_one_response_of_thousands_of_cards_is_written_whole(database_url:
     many = [card(f"bulk-{index}", "HW-NOT-SUPPORTED") for index in range(7_000)]
     cards.remember("postfusion-pain-order-sign", many, T)
     await cards.flush()
-    found = await IssuedCards(database, timedelta(days=30)).rules_of(c["uuid"] for c in many)
+    found = await rules_of(IssuedCards(database, timedelta(days=30)), [c["uuid"] for c in many])
     assert len(found) == 7_000
     cards.remember("postfusion-pain-order-sign", [card("after", "REV-MET")], T)
     await cards.flush()  # the buffer is not jammed
-    assert await cards.rules_of(["after"]) == {"after": "REV-MET"}
+    assert await rules_of(cards, ["after"]) == {"after": "REV-MET"}
     await database.close()
 
 
@@ -115,5 +116,5 @@ async def test_rows_the_database_refuses_are_dropped_not_retried_forever(databas
         await cards.flush()
     cards.remember("postfusion-pain-order-sign", [card("next", "REV-MET")], T)
     await cards.flush()
-    assert await cards.rules_of(["next"]) == {"next": "REV-MET"}
+    assert await rules_of(cards, ["next"]) == {"next": "REV-MET"}
     await database.close()

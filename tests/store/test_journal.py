@@ -18,6 +18,8 @@ from sqlalchemy.exc import OperationalError
 from cds_service.store import Database, IssuedCardRow, IssuedCards
 from cds_service.store.journal import Journal, JournalUnwritable, check_writable
 
+from support.issued import rules_of
+
 T = datetime(2026, 11, 1, 12, tzinfo=UTC)
 KILLED = """
 import os, signal, sys, json
@@ -128,7 +130,7 @@ async def test_rows_stay_journaled_while_the_database_is_away(tmp_path: Path) ->
     journal = Journal(folder)
     cards = IssuedCards(database, timedelta(days=30), journal)
     await cards.recover()
-    assert await IssuedCards(database, timedelta(days=30)).rules_of(["e1"]) == {"e1": "REV-MET"}
+    assert await rules_of(IssuedCards(database, timedelta(days=30)), ["e1"]) == {"e1": "REV-MET"}
     journal.close()
     assert list(folder.iterdir()) == []
     await database.close()
