@@ -218,7 +218,7 @@ def build_openapi(services: Mapping[str, Service]) -> dict[str, Any]:
                             "FeedbackReceipt", "How many feedback entries were received and newly stored"
                         )
                     },
-                    [400, 401, 404, 413, 415, 500],
+                    [400, 401, 404, 413, 415, 500, 503],
                     requestBody=body("FeedbackRequest"),
                 ),
             },
