@@ -15,7 +15,7 @@ import pytest
 
 from cds_service.store import Database
 
-from support.unprivileged import without_dac_override
+from support.unprivileged import read_only, without_dac_override
 
 
 @pytest.fixture
@@ -33,11 +33,8 @@ def store(tmp_path: Path) -> str:
 
 @pytest.fixture
 def read_only_folder(tmp_path: Path) -> Iterator[Path]:
-    folder = tmp_path / "app"
-    folder.mkdir()
-    folder.chmod(0o555)
-    yield folder
-    folder.chmod(0o755)
+    with read_only(tmp_path / "app") as folder:
+        yield folder
 
 
 def report(folder: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:

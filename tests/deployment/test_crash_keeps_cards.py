@@ -9,11 +9,7 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,63 +18,16 @@ import pytest
 
 from cds_service.store import Database, IssuedCards
 
-from support.fhir_server import free_port
 from support.hooks import SERVICES, hook_request
 from support.issued import rules_of
+from support.service_process import ServiceProcess, service_process
 from support.waiting import WaitTimeout, wait_for
 
 CALL = f"/cds-services/{SERVICES['order-sign']}"
 CALLS = 80
-SERVE = [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1"]
 
 
-@dataclass
-class Service:
-    base: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
-def start(tmp_path: Path, workers: int, run: int) -> Service:
-    """`cds-service serve` in its own process group (the supervisor and its workers die together)."""
-    port = free_port()
-    env = {
-        "PATH": os.environ["PATH"],
-        "CDS_AUTH": "off",
-        "CDS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cds.sqlite3'}",
-        "CDS_CARD_JOURNAL_DIR": str(tmp_path / "journal"),
-        "CDS_RELOAD": "false",
-        "CDS_LOG_LEVEL": "WARNING",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{run}"),
-    }
-    (tmp_path / f"metrics-{run}").mkdir()
-    log = tmp_path / f"serve-{run}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*SERVE, "--port", str(port), "--workers", str(workers)],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    service = Service(f"http://127.0.0.1:{port}", process, log)
-
-    def ready() -> bool:
-        assert process.poll() is None, log.read_text()
-        return httpx.get(f"{service.base}/readyz", timeout=1).status_code == 200
-
-    try:
-        wait_for(
-            ready, timeout=60, interval=0.05, what="the service to be ready", ignoring=(httpx.HTTPError,)
-        )
-    except WaitTimeout as timeout:
-        kill(service)
-        raise AssertionError(log.read_text()) from timeout
-    return service
-
-
-def kill(service: Service) -> None:
+def kill(service: ServiceProcess) -> None:
     """SIGKILL to the whole process group: nothing runs its shutdown, as in an OOM kill or a node loss."""
     with_group = service.process.pid
     with contextlib.suppress(ProcessLookupError):
@@ -95,7 +44,7 @@ def kill(service: Service) -> None:
     wait_for(gone, timeout=10, interval=0.02, what="every process of the killed service to be gone")
 
 
-def issue(service: Service) -> list[str]:
+def issue(service: ServiceProcess) -> list[str]:
     """CALLS order-sign calls, 8 at a time, each answered 200 with cards: the uuids of all their cards."""
 
     def call(_: int) -> list[str]:
@@ -123,37 +72,26 @@ def stored(tmp_path: Path, uuids: list[str]) -> set[str]:
     return asyncio.run(lookup())
 
 
-@pytest.fixture
-def services(tmp_path: Path) -> Iterator[list[Service]]:
-    started: list[Service] = []
-    yield started
-    for service in started:
-        if service.process.poll() is None:
-            kill(service)
-
-
 @pytest.mark.parametrize("workers", [1, 2])
-def test_every_card_answered_before_a_kill_9_is_found_after_the_restart(
-    tmp_path: Path, services: list[Service], workers: int
-) -> None:
-    first = start(tmp_path, workers, run=1)
-    services.append(first)
-    uuids = issue(first)
-    kill(first)
+def test_every_card_answered_before_a_kill_9_is_found_after_the_restart(tmp_path: Path, workers: int) -> None:
+    journal = {"CDS_CARD_JOURNAL_DIR": str(tmp_path / "journal")}
+    with service_process(tmp_path, workers, **journal) as first:
+        uuids = issue(first)
+        kill(first)
 
-    services.append(start(tmp_path, workers, run=2))
-    try:
-        found = wait_for(
-            lambda: len(stored(tmp_path, uuids)) == len(uuids),
+    with service_process(tmp_path, workers, **journal):
+        try:
+            found = wait_for(
+                lambda: len(stored(tmp_path, uuids)) == len(uuids),
+                timeout=10,
+                what=f"all {len(uuids)} cards in the database",
+            )
+        except WaitTimeout:
+            found = False
+        lost = len(uuids) - len(stored(tmp_path, uuids))
+        assert found, f"{lost} of {len(uuids)} cards issued before the kill were lost"
+        wait_for(  # the dead processes' segments are deleted once replayed: what is left is the live workers'
+            lambda: len(list((tmp_path / "journal").glob("*.jsonl"))) <= workers,
             timeout=10,
-            what=f"all {len(uuids)} cards in the database",
+            what="the replayed journal segments to be deleted",
         )
-    except WaitTimeout:
-        found = False
-    lost = len(uuids) - len(stored(tmp_path, uuids))
-    assert found, f"{lost} of {len(uuids)} cards issued before the kill were lost"
-    wait_for(  # the dead processes' segments are deleted once replayed: what is left is the live workers'
-        lambda: len(list((tmp_path / "journal").glob("*.jsonl"))) <= workers,
-        timeout=10,
-        what="the replayed journal segments to be deleted",
-    )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from support.unprivileged import without_dac_override
+from support.unprivileged import read_only, without_dac_override
 
 PROGRAM = """
 import asyncio, sys
@@ -34,11 +34,8 @@ asyncio.run(start(sys.argv[1]))
 
 @pytest.fixture
 def read_only_folder(tmp_path: Path) -> Iterator[Path]:
-    folder = tmp_path / "data"
-    folder.mkdir()
-    folder.chmod(0o555)
-    yield folder
-    folder.chmod(0o755)  # so pytest can remove it
+    with read_only(tmp_path / "data") as folder:
+        yield folder
 
 
 def start_store(url: str) -> subprocess.CompletedProcess[str]:

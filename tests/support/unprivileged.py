@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 PR_CAPBSET_DROP = 24  # prctl(2)
 CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2  # linux/capability.h
@@ -25,3 +27,14 @@ def _drop() -> None:
 def without_dac_override() -> Callable[[], None] | None:
     """The `preexec_fn` for subprocess: drops root's file-mode override; None (nothing to drop) otherwise."""
     return _drop if os.geteuid() == 0 else None
+
+
+@contextmanager
+def read_only(folder: Path) -> Iterator[Path]:
+    """`folder`, made and read-only (mode 555) for the block, writable again after so pytest can remove it."""
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        yield folder
+    finally:
+        folder.chmod(0o755)
