@@ -23,6 +23,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from .folders import write_error
+
 DEFAULT_URL = "sqlite+aiosqlite:///data/feedback.sqlite3"  # embedded, relative to the working folder
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BASELINE = "0001"  # the schema that `create_all` made before migrations existed
@@ -82,12 +84,7 @@ OUTAGES: tuple[type[BaseException], ...] = (
 def _writable_folder(folder: Path) -> None:
     """Make the SQLite store's folder, and refuse to start when this process cannot write it (a root-owned
     bind mount over the image's /app/data): SQLite itself would say only "unable to open database file"."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        writable = os.access(folder, os.W_OK | os.X_OK)
-    except PermissionError:
-        writable = False
-    if not writable:
+    if write_error(folder) is not None:
         raise ValueError(
             f"CDS_DATABASE_URL: the SQLite store's folder {folder.absolute()} is not writable by uid "
             f"{os.geteuid()}, which the service runs as: give that uid the folder (chown), or mount a volume"

@@ -19,13 +19,14 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from .folders import write_error
 
 log = logging.getLogger("cds_service.store")
 
@@ -46,12 +47,8 @@ class JournalUnwritable(ValueError):
 
 def check_writable(folder: Path) -> None:
     """Make the folder and write a file in it, or raise JournalUnwritable (for a check before start-up)."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
-            pass
-    except OSError as error:
-        raise JournalUnwritable(folder, error) from None
+    if (error := write_error(folder)) is not None:
+        raise JournalUnwritable(folder, error)
 
 
 @dataclass
