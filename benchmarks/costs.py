@@ -56,7 +56,7 @@ def run(patients: dict[int, Patient], quick: bool = False) -> dict[str, Any]:
         body = request_body(patients[size], "select-removal")
         raw = orjson.dumps(body)
         resources = resources_of(body)
-        record = PatientRecord.build(resources)
+        record = PatientRecord.of_resources(resources)
         drafts = drafts_in_scope(parse_request(body, body["hook"]))
         assert nesting_within_candidate(body, 64) == nesting_within(body, 64)
         assert nesting_within_candidate(body, 6) == nesting_within(body, 6)
@@ -82,7 +82,7 @@ def run(patients: dict[int, Patient], quick: bool = False) -> dict[str, Any]:
             "record.type_errors over every resource [patient_data._checked_given]": lambda: [
                 list(type_errors(r)) for r in resources
             ],
-            "PatientRecord.build [hooks.call_service]": lambda: PatientRecord.build(resources),
+            "PatientRecord.build [hooks.call_service]": lambda: PatientRecord.of_resources(resources),
             "  of which make_entry per resource": lambda: [make_entry(r) for r in resources],
             "  of which parse_instant per resource date": lambda: [parse_instant(d) for d in dates],
             "evaluate (plans) on the built record": lambda: evaluate(

@@ -59,7 +59,7 @@ def median_us(function: Any) -> float:
 def measure(size: int, ruleset: Any) -> tuple[float, float, float]:
     """Median µs to index a record of `size` resources, to compute one fact on it, and to scan it naively."""
     resources = record_resources(size)
-    record = PatientRecord.build(resources)
+    record = PatientRecord.of_resources(resources)
     fact = ruleset.facts["hardwareFailureConditions"].compiled
     codes = {(ICD, "T84.216A")}
 
@@ -79,7 +79,11 @@ def measure(size: int, ruleset: Any) -> tuple[float, float, float]:
         ]
 
     assert len(evaluate_fact()) == 1 and len(naive_scan()) == 1
-    return median_us(lambda: PatientRecord.build(resources)), median_us(evaluate_fact), median_us(naive_scan)
+    return (
+        median_us(lambda: PatientRecord.of_resources(resources)),
+        median_us(evaluate_fact),
+        median_us(naive_scan),
+    )
 
 
 def main() -> None:

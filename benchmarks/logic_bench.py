@@ -90,7 +90,7 @@ def fixture_evaluations(ruleset: RuleSet) -> list[Evaluation]:
         case = orjson.loads(path.read_bytes())
         resources = [entry["resource"] for entry in case["bundle"].get("entry", ())]
         t0 = date.fromisoformat(case["t0"][:10])
-        evaluation = start_evaluation(ruleset, "patient-view", PatientRecord.build(resources), [], t0)
+        evaluation = start_evaluation(ruleset, "patient-view", PatientRecord.of_resources(resources), [], t0)
         with activated(evaluation):
             for name in clinical_logic.FACTS:
                 evaluation.fact(name)

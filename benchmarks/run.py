@@ -3,8 +3,9 @@
 Runs every section in one process and one run (so ratios compare like with like), writes the
 machine-readable `benchmarks/results.json` and the report `docs/benchmarks.md`.
 Sections: logic evaluators, in-process hook evaluation at 20/100/1000 resources, HTTP load with wrk against
-the service and a floor endpoint, FHIR fallback against a local HAPI server, the cqf-ruler peer, memory
-over 10k requests, and pyinstrument profiles with a cost breakdown.
+the service and a floor endpoint, FHIR fallback against a local HAPI server, the CQL baseline (the
+hardware-removal decision on cql-execution), memory over 10k requests, and pyinstrument profiles with a cost
+breakdown.
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
+import auth_load  # noqa: E402
 import costs  # noqa: E402
+import cql_peer  # noqa: E402
 import fallback  # noqa: E402
 import http_load  # noqa: E402
 import inprocess  # noqa: E402
 import logic_bench  # noqa: E402
 import memory  # noqa: E402
-import peer  # noqa: E402
 import profile_hooks  # noqa: E402
 import report  # noqa: E402
+import workers_load  # noqa: E402
 from patients import patients as build_patients  # noqa: E402
 
 
@@ -80,19 +83,22 @@ def main(argv: list[str] | None = None) -> int:
             section(results, "logic", logic, args.quick)
         if "inprocess" not in args.skip:
             section(results, "inprocess", inprocess.run, patients, args.quick)
+        if "cql" not in args.skip:  # timed right after our in-process call, before the servers start
+            section(results, "cql", cql_peer.run, patients, args.quick)
         if "http" not in args.skip:
             section(results, "http", http_load.run, patients[100], args.quick, args.workers)
+        if "auth" not in args.skip:  # JWT on against off, SQLite and PostgreSQL (started and stopped here)
+            section(results, "auth", auth_load.run, patients[100], args.quick)
+        if "workers" not in args.skip:
+            section(results, "workers", workers_load.run, patients[100], args.quick)
         if "memory" not in args.skip:
             section(results, "memory", memory.run, patients[100], args.quick)
         if "profile" not in args.skip:
             section(results, "profile", profile_hooks.run, patients, args.quick)
             section(results, "costs", costs.run, patients, args.quick)
-        # HAPI's JVM starts only now, so its start-up does not steal CPU from the timed sections above;
-        # the Maven check of the peer runs while it starts
+        # HAPI's JVM starts only now, so its start-up does not steal CPU from the timed sections above
         if "fallback" not in args.skip:
             hapi.begin()
-        if "peer" not in args.skip:
-            section(results, "peer", peer.run, not args.quick)
         if "fallback" not in args.skip:
             section(results, "fallback", fallback.run, hapi, patients[100], args.quick)
     finally:

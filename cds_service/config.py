@@ -103,8 +103,11 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Time budget to fetch one prefetch key."
     )
     fhir_max_pages: int = Field(default=20, ge=1, description="Search pages followed per prefetch key.")
-    fhir_page_size: int | None = Field(
-        default=None, ge=1, description="`_count` asked of fallback searches; default: the FHIR server's own."
+    fhir_page_size: int = Field(
+        default=FetchLimits().page_size,
+        ge=0,
+        description="`_count` asked of fallback searches whose template sets none (a server returns at most "
+        "its own maximum; one that refuses it is asked again without); 0: the FHIR server's own page size.",
     )
     fhir_max_response_bytes: int = Field(
         default=10_000_000,

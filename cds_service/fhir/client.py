@@ -37,6 +37,15 @@ _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]+")
 _TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
 
 
+# `_count` asked of fallback searches whose template sets none. Servers page at their own default otherwise
+# (HAPI: 20, so 100 resources of a type took 5 sequential round trips), and FHIR lets a server return fewer
+# than `_count` but never more: HAPI, Microsoft's FHIR server (Azure) and IBM's cap a larger `_count` at their
+# maximum page size (HAPI's JPA starter: 200; Azure and IBM: 1000). 200 is that HAPI maximum and the largest
+# `_count` Oracle Health (Cerner) documents for Observation, so it is within every limit found. A server
+# that refuses it anyway (400) is asked again at its own page size (FhirFetcher._first_page).
+DEFAULT_PAGE_SIZE = 200
+
+
 @dataclass(frozen=True)
 class FetchLimits:
     """Bounds that keep one slow or hostile FHIR server from holding a hook call hostage."""
@@ -45,7 +54,7 @@ class FetchLimits:
     total_timeout_s: float = 10.0
     max_pages: int = 20
     max_resources: int = 10_000
-    page_size: int | None = None  # `_count` asked of searches that do not set one; None: the server's default
+    page_size: int = DEFAULT_PAGE_SIZE  # `_count` asked of searches that do not set one; 0: the server's own
     max_response_bytes: int = 10_000_000  # decoded, per answer
     max_call_bytes: int = 30_000_000  # decoded, over all keys and pages of one hook call
 
@@ -221,15 +230,29 @@ class FhirFetcher:
         if not is_allowed(url, [fhir_server]):
             raise FetchError("request URL is malformed or leaves fhirServer")
         read = _is_read(relative_url)
-        if not read and self._limits.page_size and not re.search(r"[?&]_count=", url):
-            url += f"{'&' if '?' in url else '?'}_count={self._limits.page_size}"
         async with _total_deadline(self._limits.total_timeout_s):
-            resource = await self._get(url, access_token, missing_ok=read)
-            if resource is None or read:
-                return resource
-            if resource["resourceType"] != "Bundle":
+            if read:
+                return await self._get(url, access_token, missing_ok=True)
+            resource = await self._first_page(url, access_token)
+            if resource is None or resource["resourceType"] != "Bundle":
                 raise FetchError("search did not return a Bundle", kind="invalid")
             return await self._collect(fhir_server, resource, access_token)
+
+    async def _first_page(self, url: str, access_token: str | None) -> Resource | None:
+        """A search's first page, at the configured page size unless its template sets `_count`; a server
+        that answers 400 to the size added here (not the template's) is asked again at its own size."""
+        size = self._limits.page_size
+        if not size or re.search(r"[?&]_count=", url):
+            return await self._get(url, access_token, missing_ok=False)
+        try:
+            return await self._get(
+                f"{url}{'&' if '?' in url else '?'}_count={size}", access_token, missing_ok=False
+            )
+        except FetchError as exc:
+            if exc.status != 400:
+                raise
+        logger.warning("fhir server refused _count=%d (400); searching again at its own page size", size)
+        return await self._get(url, access_token, missing_ok=False)
 
     def _check_server(self, fhir_server: str) -> None:
         """Refuse before connecting: not allowlisted, or plain http when https is required. The address is

@@ -78,11 +78,16 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
 
 class PinnedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport over a connection pool whose connections are pinned (PinnedBackend). Nothing is
-    taken from the environment (SSL_CERT_FILE and the like); `verify` is httpx's."""
+    taken from the environment (SSL_CERT_FILE and the like); `verify` is httpx's.
+
+    HTTP/2 where the server offers it: ALPN over TLS only (no h2c in the clear), so one connection carries
+    every prefetch key of a call at once instead of one connection per key, and one TLS handshake is paid
+    per server instead of one per key. A server that offers only HTTP/1.1 gets HTTP/1.1; idle connections
+    of either kind are kept for the next call (tests/fhir/test_outbound_connections.py)."""
 
     def __init__(self, verify: ssl.SSLContext | bool = True) -> None:
         ssl_context = httpx.create_ssl_context(verify=verify, trust_env=False)
-        super().__init__(verify=ssl_context, trust_env=False, limits=_LIMITS)
+        super().__init__(verify=ssl_context, trust_env=False, limits=_LIMITS, http2=True)
         # httpx offers no network_backend argument; its transport keeps its pool in `_pool`, which a
         # rebinding test (tests/fhir/test_dns_rebinding.py) proves is the pool used.
         self._pool = httpcore.AsyncConnectionPool(
@@ -90,5 +95,7 @@ class PinnedTransport(httpx.AsyncHTTPTransport):
             max_connections=_LIMITS.max_connections,
             max_keepalive_connections=_LIMITS.max_keepalive_connections,
             keepalive_expiry=_LIMITS.keepalive_expiry,
+            http1=True,
+            http2=True,
             network_backend=PinnedBackend(),
         )

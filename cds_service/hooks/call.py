@@ -15,7 +15,7 @@ from ..protocol.response import cds_response
 from ..record import Entry, PatientRecord
 from ..types import JSONObject
 from .intake import ParsedRequest, drafts_in_scope, parse_request
-from .patient_data import gather
+from .patient_data import gather, resource_count
 from .quiet import CardQuieter
 from .services import Service
 
@@ -45,12 +45,13 @@ async def prepare_call(
 ) -> PreparedCall:
     """Validate and gather the patient data, so `cds-service explain` reads exactly what a call reads."""
     request = parse_request(body, service.hook)
-    resources, fetched_keys = await gather(service.prefetch, request, fetcher)
-    if max_resources is not None and len(resources) + len(request.draft_orders) > max_resources:
+    values, fetched_keys = await gather(service.prefetch, request, fetcher)
+    resources = sum(resource_count(value) for _, value in values)
+    if max_resources is not None and resources + len(request.draft_orders) > max_resources:
         raise TooLarge.single(
             f"more than {max_resources} FHIR resources in one call", "prefetch", "too-costly"
         )
-    return PreparedCall(request, PatientRecord.build(resources), drafts_in_scope(request), fetched_keys)
+    return PreparedCall(request, PatientRecord.build(values), drafts_in_scope(request), fetched_keys)
 
 
 async def call_service(

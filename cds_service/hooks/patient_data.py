@@ -14,7 +14,7 @@ from typing import Any, TypeGuard
 
 from ..errors import DataUnavailable, InvalidRequest, Issue
 from ..fhir import FetchError, FhirFetcher, TemplateError, expand, user_tokens
-from ..record import located_type_errors, resources_of
+from ..record import Origin
 from ..types import Resource
 from .intake import ParsedRequest
 
@@ -44,33 +44,29 @@ def _unavailable(reasons: dict[str, str]) -> DataUnavailable:
     )
 
 
-def _checked_given(key: str, value: Resource) -> list[Resource]:
-    """The resources of a prefetch value the client sent; InvalidRequest naming each element of the wrong
-    type."""
-    found = [
-        Issue(f"{problem} (FHIR R4)", location)
-        for location, problem in located_type_errors(value, f"prefetch.{key}")
-    ]
-    if found:
-        raise InvalidRequest(found)
-    return resources_of(value)
+def _given(key: str, value: Resource) -> tuple[Origin, Resource]:
+    """A prefetch value the client sent, as the record takes it; its resources are checked when a rule
+    reads them, but a Bundle whose `entry` is not an array is refused at once."""
+    if value.get("resourceType") == "Bundle" and type(value.get("entry", [])) is not list:
+        raise InvalidRequest.single("must be an array (FHIR R4)", f"prefetch.{key}.entry")
+    return Origin(key), value
 
 
-def _fetched_problem(value: Resource) -> str | None:
-    """Why the FHIR server's answer for a key cannot be used (malformed data), or None when it can."""
-    for location, problem in located_type_errors(value, "response"):
-        return f"FHIR server sent malformed data ({location}: {problem})"
-    return None
+def resource_count(value: Resource) -> int:
+    """How many resources a prefetch value holds, for the per-call limit."""
+    entries = value.get("entry") if value.get("resourceType") == "Bundle" else None
+    return len(entries) if type(entries) is list else 1
 
 
 async def gather(
     templates: dict[str, str], request: ParsedRequest, fetcher: FhirFetcher | None
-) -> tuple[list[Resource], int]:
-    """All resources for the service's prefetch keys, and how many keys had to be fetched."""
+) -> tuple[list[tuple[Origin, Resource]], int]:
+    """The value of each of the service's prefetch keys (a Bundle or a resource) with its origin, and how
+    many keys had to be fetched."""
     envelope = request.envelope
     given = envelope.prefetch or {}
     token = envelope.fhirAuthorization.access_token if envelope.fhirAuthorization else None
-    resources: list[Resource] = []
+    values: list[tuple[Origin, Resource]] = []
     to_fetch: dict[str, str] = {}
     to_complete: dict[str, Resource] = {}
     reasons: dict[str, str] = {}
@@ -82,7 +78,7 @@ async def gather(
             if _has_next(value):
                 to_complete[key] = value
             else:
-                resources.extend(_checked_given(key, value))
+                values.append(_given(key, value))
             continue
         try:
             to_fetch[key] = expand(template, envelope.context, user_tokens(request.context.userId))
@@ -112,12 +108,8 @@ async def gather(
             elif isinstance(result, BaseException):
                 raise result
             elif result is not None:
-                problem = _fetched_problem(result)
-                if problem is None:
-                    resources.extend(resources_of(result))
-                else:
-                    reasons[key] = f"could not be fetched from the FHIR server: {problem}"
+                values.append((Origin(key, fetched=True), result))
     if reasons:
         log.warning("prefetch unavailable for keys %s", sorted(reasons))
         raise _unavailable(reasons)
-    return resources, len(to_fetch) + len(to_complete)
+    return values, len(to_fetch) + len(to_complete)

@@ -26,14 +26,36 @@ def _size(valueset: ValueSet) -> int:
     return len(valueset.include.codes) + len(valueset.include.prefixes) + len(valueset.text_terms)
 
 
-def name_of(entry: Entry, valuesets: Mapping[str, ValueSet]) -> str:
+class RecordNames:
+    """The titled value sets that name records on cards, indexed once per rule set by their exact codes, so
+    naming a record costs a lookup per code rather than a test against every value set."""
+
+    def __init__(self, valuesets: Mapping[str, ValueSet]) -> None:
+        titled = [vs for vs in valuesets.values() if vs.title]
+        self._rank = {id(vs): (_size(vs), order) for order, vs in enumerate(titled)}  # smallest, then first
+        self._by_code: dict[tuple[str, str], list[ValueSet]] = {}
+        for vs in titled:
+            for code in vs.include.codes:
+                self._by_code.setdefault(code, []).append(vs)
+        self._by_prefix = [vs for vs in titled if vs.include.prefixes]
+
+    def title(self, codes: frozenset[tuple[str, str]]) -> str | None:
+        """The title of the smallest value set that holds one of `codes` (by code only: a text-match term
+        such as "lumbar" would name unrelated records)."""
+        holders = {id(vs): vs for code in codes for vs in self._by_code.get(code, ())}
+        holders.update((id(vs), vs) for vs in self._by_prefix if any(vs.include.matches(*c) for c in codes))
+        found = [vs for vs in holders.values() if any(vs.contains(*code) for code in codes)]
+        if not found:
+            return None
+        return min(found, key=lambda vs: self._rank[id(vs)]).title.removesuffix(" (%)")
+
+
+def name_of(entry: Entry, names: RecordNames) -> str:
     """The title of the smallest value set that holds one of the record's codes, else its own label."""
     if entry.type not in NAMED_BY_OWN_LABEL:
-        titled = [  # by code only: a text-match term ("lumbar") would name unrelated records
-            vs for vs in valuesets.values() if vs.title and any(vs.contains(*code) for code in entry.codes)
-        ]
-        if titled:
-            return min(titled, key=_size).title.removesuffix(" (%)")
+        title = names.title(entry.codes)
+        if title is not None:
+            return title
     return _shorten(entry.label)
 
 
@@ -83,9 +105,9 @@ def _when(entry: Entry) -> str:
     return entry.day.isoformat()
 
 
-def describe_one(entry: Entry, valuesets: Mapping[str, ValueSet]) -> str:
+def describe_one(entry: Entry, names: RecordNames) -> str:
     """ "ODI 22 % on 2026-10-01", "T84.216A Breakdown of spinal fixation hardware, 2026-09-01"."""
-    name = name_of(entry, valuesets)
+    name = name_of(entry, names)
     when = _when(entry)
     if entry.type == "Observation":
         value = value_of(entry)
@@ -112,15 +134,15 @@ def dates_only(entries: list[Entry]) -> str | None:
     return f"{len(entries)} times, {span}" if len(entries) > 1 else span
 
 
-def describe(entries: Iterable[Entry], valuesets: Mapping[str, ValueSet], shown: int = 3) -> str:
+def describe(entries: Iterable[Entry], names: RecordNames, shown: int = 3) -> str:
     """Several records: a series of the same kind collapses to "PT 8 times, 2026-05-02 → 2026-06-27"."""
     groups: dict[tuple[str, str], list[Entry]] = {}
     for entry in sorted(entries, key=lambda item: (item.day is None, item.day or date.min, item.order)):
-        groups.setdefault((entry.type, name_of(entry, valuesets)), []).append(entry)
+        groups.setdefault((entry.type, name_of(entry, names)), []).append(entry)
     texts = []
     for (_, name), members in groups.items():
         if len(members) == 1:
-            texts.append(describe_one(members[0], valuesets))
+            texts.append(describe_one(members[0], names))
             continue
         days = sorted(day for member in members for day in (member.day, member.end) if day is not None)
         span = f", {days[0].isoformat()} → {days[-1].isoformat()}" if days else ""

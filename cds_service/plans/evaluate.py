@@ -1,7 +1,8 @@
 """Run the plan definitions of one hook over one patient record and collect the cards they produce.
 
 A failure inside one plan definition is logged (rule ids only, no patient data) and skipped, so it never
-takes down the cards of the others.
+takes down the cards of the others; malformed patient data, which the record finds when a rule first reads
+it, refuses the whole call instead.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from ..errors import Exhausted
+from ..errors import Exhausted, ServiceError
 from ..protocol.request import HookContext
 from ..protocol.response import Card
 from ..record import Entry, PatientRecord
@@ -97,6 +98,8 @@ def evaluate(
                     None,
                     "too-costly",
                 ) from None
+            except ServiceError:  # malformed data a rule read (found only then): the call is refused
+                raise
             except Exception as error:  # one broken plan must not silence the others
                 log.error("plan %s failed on %s: %s", plan.id, hook, type(error).__name__)
                 failed.append(plan.id)

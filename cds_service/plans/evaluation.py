@@ -15,6 +15,7 @@ from typing import Any
 
 from ..record import Entry, PatientRecord
 from ..types import Evaluator
+from .describe import RecordNames
 from .kleene import truth
 from .model import Criterion, Fact
 from .terminology import ValueSet
@@ -54,7 +55,7 @@ class Evaluation:
     criteria: tuple[Criterion, ...] = ()
     criterion_memo: dict[int, tuple[Outcome, bool]] = field(default_factory=dict)
     plan_criteria: dict[str, tuple[Criterion, ...]] = field(default_factory=dict)
-    record_names: dict[str, ValueSet] = field(default_factory=dict)  # how cards name records
+    record_names: RecordNames = field(default_factory=lambda: RecordNames({}))  # how cards name records
     _traces: list[_Trace] = field(default_factory=list)
     _reading: set[str] = field(default_factory=set)
 

@@ -25,6 +25,7 @@ from . import canonical
 from .capture import with_capture
 from .cards import UNMET_SEPARATOR, UNMET_SHOWN, fill_parameters
 from .data_requirements import with_data_requirements
+from .describe import RecordNames
 from .engine import clinical_engine
 from .errors import Problem, RuleSetError
 from .local_codes import local_concepts
@@ -633,11 +634,13 @@ class Loader:
             valuesets=valuesets,
             params=params,
             prefetch=prefetch,
-            record_names={  # draft-order triggers ("Revision orders") must not name a past procedure
-                name: valueset
-                for name, valueset in valuesets.items()
-                if name not in {card.per_draft for plan in plans for card in plan.cards}
-            },
+            record_names=RecordNames(  # draft-order triggers ("Revision orders") never name a procedure
+                {
+                    name: valueset
+                    for name, valueset in valuesets.items()
+                    if name not in {card.per_draft for plan in plans for card in plan.cards}
+                }
+            ),
             param_descriptions={
                 parameter["name"]: parameter.get("documentation", "")
                 for _, library in self.files.get("Library", [])

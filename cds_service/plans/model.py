@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..types import Evaluator
+from .describe import RecordNames
 from .terminology import ValueSet
 
 Indicator = Literal["info", "warning", "critical"]
@@ -113,7 +114,7 @@ class RuleSet:
     params: dict[str, Any]
     prefetch: dict[str, dict[str, str]] = field(default_factory=dict)  # hook -> key -> template
     param_descriptions: dict[str, str] = field(default_factory=dict)  # the Library's `documentation`
-    record_names: dict[str, ValueSet] = field(default_factory=dict)  # value sets that name records on cards
+    record_names: RecordNames = field(default_factory=lambda: RecordNames({}))  # how cards name records
     # the knowledge artifacts as loaded (site additions merged): resourceType -> id -> resource, for the FHIR
     # facade, the package and the rule pages, so none of them re-reads a folder that may have changed since
     artifacts: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)

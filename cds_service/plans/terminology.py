@@ -60,9 +60,13 @@ class ValueSet:
         return self.include.matches(system, code) and not self.exclude.matches(system, code)
 
     def matches(self, entry: Entry) -> bool:
-        if any(self.contains(system, code) for system, code in entry.codes):
+        return self.accepts(entry.codes, entry.text)
+
+    def accepts(self, codes: Iterable[tuple[str, str]], text: str) -> bool:
+        """Whether a record with these codes and this (lower-case) text is in the value set."""
+        if any(self.contains(system, code) for system, code in codes):
             return True
-        return bool(self.text_terms) and any(term in entry.text for term in self.text_terms)
+        return bool(self.text_terms) and any(term in text for term in self.text_terms)
 
     def has_code(self, code: str) -> bool:
         """Membership of a bare code, whatever its system (for Observation answers given as codes)."""

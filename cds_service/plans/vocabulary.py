@@ -146,12 +146,12 @@ class Vocabulary:
                     candidates = record.of_type(resource_type)
                 else:
                     members = evaluation.valuesets[valueset]
-                    candidates = (
-                        record.of_type(resource_type)
+                    coded = (
+                        record.coded(resource_type)  # text terms can match any record of the type
                         if members.text_terms
-                        else record.candidates(resource_type, members.include.codes, members.include.prefixes)
+                        else record.coded(resource_type, members.include.codes, members.include.prefixes)
                     )
-                    candidates = [entry for entry in candidates if members.matches(entry)]
+                    candidates = record.entries([c for c in coded if members.accepts(c.codes, c.text)])
                 found = [entry for entry in candidates if test(entry, evaluation.t0)]
                 evaluation.select_memo[key] = found
             return found

@@ -3,12 +3,15 @@ the elements the rules read."""
 
 from .bundles import resources_of
 from .entry import Entry, make_entry
-from .patient import PatientRecord
+from .origin import Origin
+from .patient import Coded, PatientRecord
 from .shape import located_type_errors, type_errors
 from .statuses import StatusIn, profile_test, profile_words
 
 __all__ = [
+    "Coded",
     "Entry",
+    "Origin",
     "PatientRecord",
     "StatusIn",
     "located_type_errors",

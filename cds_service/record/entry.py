@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from ..types import Resource
 from .dates import first_instant, parse_date, parse_instant
@@ -58,29 +57,40 @@ class Entry:
         return (self.instant or _NEVER, issued)
 
 
-def _codings(resource: Resource, type_: str) -> tuple[frozenset[tuple[str, str]], list[str]]:
-    concepts: list[Any] = []
-    for key in CODE_FIELDS.get(type_, ("code",)):
-        value = resource.get(key)
-        concepts.extend(value if isinstance(value, list) else [value])
+def code_fields(resource_type: str) -> tuple[str, ...]:
+    """The CodeableConcept elements that say what a resource of this type is."""
+    return CODE_FIELDS.get(resource_type, ("code",))
+
+
+def codings(resource: Resource, type_: str) -> tuple[frozenset[tuple[str, str]], list[str]]:
+    """The (system, code) pairs and the texts (concept text, then coding displays) of what it is."""
     codes = set()
     texts = []
-    for concept in concepts:
-        if not isinstance(concept, dict):
-            continue
-        if isinstance(concept.get("text"), str):
-            texts.append(concept["text"])
-        for coding in concept.get("coding") or ():
-            if isinstance(coding, dict) and isinstance(coding.get("code"), str):
-                codes.add((coding.get("system") or "", coding["code"]))
-                if isinstance(coding.get("display"), str):
-                    texts.append(coding["display"])
+    for key in code_fields(type_):
+        value = resource.get(key)
+        for concept in value if type(value) is list else (value,):
+            if type(concept) is not dict:
+                continue
+            text = concept.get("text")
+            if type(text) is str:
+                texts.append(text)
+            for coding in concept.get("coding") or ():
+                if type(coding) is dict:
+                    code = coding.get("code")
+                    if type(code) is str:
+                        codes.add((coding.get("system") or "", code))
+                        display = coding.get("display")
+                        if type(display) is str:
+                            texts.append(display)
     return frozenset(codes), texts
 
 
-def make_entry(resource: Resource) -> Entry:
+def make_entry(
+    resource: Resource, coded: tuple[frozenset[tuple[str, str]], list[str]] | None = None, order: int = 0
+) -> Entry:
+    """The entry of a resource; `coded` is its `codings` when the record's code index already read them."""
     type_ = resource["resourceType"]
-    codes, texts = _codings(resource, type_)
+    codes, texts = coded if coded is not None else codings(resource, type_)
     instant = first_instant(resource, DATE_FIELDS.get(type_, ()))
     dispense = resource.get("dispenseRequest") if type_ == "MedicationRequest" else None
     validity = dispense.get("validityPeriod") if isinstance(dispense, dict) else None
@@ -92,14 +102,16 @@ def make_entry(resource: Resource) -> Entry:
         or {}
     )
     end = parse_date(period.get("end")) if isinstance(period, dict) else None
+    reference = f"{type_}/{resource.get('id', '')}"
     return Entry(
         resource=resource,
         type=type_,
-        reference=f"{type_}/{resource.get('id', '')}",
+        reference=reference,
         instant=instant,
         day=instant.date() if instant is not None else None,
         end=end,
         codes=codes,
         text=" ".join(texts).lower(),
-        label=texts[0] if texts else f"{type_}/{resource.get('id', '')}",
+        label=texts[0] if texts else reference,
+        order=order,
     )

@@ -1,14 +1,15 @@
-"""The JSON shape of the FHIR elements the rules read, checked once when data arrives.
+"""The JSON shape of the FHIR elements the rules read, checked when a rule first reads them.
 
 The service does not validate whole resources per request (too slow for the click path), but a `status`
 that is a list or a `coding` that is a string must not quietly drop a plan's cards: such data is refused
-with its location (sent by the client: 400; fetched from the FHIR server: 412). Only the elements a
-resource actually has are looked at, so the usual, well-formed resource costs one dictionary pass.
+with its location (sent by the client: 400; fetched from the FHIR server: 412). The record checks what
+says what a resource is when it first indexes that resource type, and the rest of a resource when a rule
+selects it, so data no rule reads costs nothing; only the elements a resource actually has are looked at.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from ..types import Resource
@@ -106,14 +107,38 @@ CHECKS: dict[str, Callable[[Any, str], TypeErrors]] = {
 }
 
 
-def type_errors(resource: Resource) -> TypeErrors:
+def type_errors(resource: Resource, skip: Collection[str] = ()) -> TypeErrors:
     """(path, problem) wherever `resource` has a JSON type its FHIR element does not allow, for the
-    elements the rules read."""
+    elements the rules read, except those in `skip` (already checked)."""
     found: TypeErrors = []
     for key, value in resource.items():
         check = CHECKS.get(key)
-        if check is not None:
+        if check is not None and key not in skip:
             found.extend(check(value, key))
+    return found
+
+
+# What says what a resource is (entry.CODE_FIELDS), by type: read of every resource the record indexes.
+CODE_CHECKS: dict[str, dict[str, Callable[[Any, str], TypeErrors]]] = {
+    "MedicationRequest": {"medicationCodeableConcept": _concept},
+    "MedicationStatement": {"medicationCodeableConcept": _concept},
+    "DiagnosticReport": {"conclusionCode": _concepts, "code": _concept},
+    "Encounter": {"type": _concepts, "serviceType": _concept, "reasonCode": _concepts},
+}
+_CODE = {"code": _concept}
+
+
+def code_checked(resource_type: str) -> Collection[str]:
+    """The elements `code_errors` checks for a type, which the rest of the check can skip."""
+    return CODE_CHECKS.get(resource_type, _CODE).keys()
+
+
+def code_errors(resource: Resource, resource_type: str) -> TypeErrors:
+    """The same for only what says what the resource is: all the record's code index reads of it."""
+    found: TypeErrors = []
+    for key, check in CODE_CHECKS.get(resource_type, _CODE).items():
+        if key in resource:
+            found.extend(check(resource[key], key))
     return found
 
 

@@ -18,20 +18,26 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-def nesting_within(value: Any, limit: int) -> bool:
-    """True when no object or array in `value` is nested deeper than `limit`; descends only into
-    containers, and recursion is bounded by `limit`."""
+_ESCAPED_BACKSLASH, _ESCAPED_QUOTE = b"\\\\", b'\\"'
+_ONE_KIND = bytes.maketrans(b"{}", b"[]")  # already well formed, so which bracket closes which is moot
+_NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'"[]{}')
 
-    def within(node: Any, depth: int) -> bool:
-        if depth > limit:
-            return False
-        for child in node.values() if type(node) is dict else node:
-            kind = type(child)
-            if (kind is dict or kind is list) and not within(child, depth + 1):
-                return False
-        return True
 
-    return within(value, 1)
+def nesting_within(raw: bytes | bytearray, limit: int) -> bool:
+    """True when no object or array in the JSON text `raw` (already parsed, so well formed) is nested
+    deeper than `limit`. orjson refuses only past 1024 levels. This runs on the bytes with C-speed
+    replaces: escapes go, then all but quotes and brackets, then strings (their quotes alternate once
+    escaped ones are gone); each pass then removes the innermost empty pairs, one level per pass."""
+    if b"\\" in raw:  # most bodies have no escapes at all
+        raw = raw.replace(_ESCAPED_BACKSLASH, b"").replace(_ESCAPED_QUOTE, b"")
+    brackets = raw.translate(_ONE_KIND, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in brackets:  # strings holding brackets: keep what lies between them
+        brackets = b"".join(brackets.split(b'"')[::2])
+    for _ in range(limit):
+        if not brackets:
+            return True
+        brackets = brackets.replace(b"[]", b"")
+    return not brackets
 
 
 async def read_json(request: Request, limit: int, max_depth: int = 64) -> Any:
@@ -59,6 +65,6 @@ async def read_json(request: Request, limit: int, max_depth: int = 64) -> Any:
         raise InvalidRequest.single(
             f"malformed JSON: {error.msg} at position {error.pos}", "body", "structure"
         ) from None
-    if type(value) in (dict, list) and not nesting_within(value, max_depth):
+    if type(value) in (dict, list) and not nesting_within(body, max_depth):
         raise InvalidRequest.single(f"JSON nested deeper than {max_depth} levels", "body", "too-costly")
     return value

@@ -11,22 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import itertools
 import socket
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from cds_service.auth.errors import AuthError
 from cds_service.auth.jwks import JwksCache
@@ -36,6 +29,7 @@ from cds_service.fhir.pinned import PinnedTransport
 
 from support.fhir_server import FhirState
 from support.hooks import SERVICES, TOKEN, hook_request, serve_prefetch_from, with_server
+from support.tls import certificates, resolving
 
 NAME = "rebind.test"
 ALLOWED, FORBIDDEN = "127.0.0.1", "127.0.0.2"
@@ -75,21 +69,6 @@ class Listener:
         self._stop.set()
         self._thread.join(timeout=5)
         self._socket.close()
-
-
-def resolving(answers: dict[str, list[str]]) -> Callable[..., Any]:
-    """A getaddrinfo that answers each name in `answers` with the next of its addresses on every lookup
-    (a rebinding name has two, taking turns), and every other name as usual."""
-    real = socket.getaddrinfo
-    turns = {name: itertools.cycle(addresses) for name, addresses in answers.items()}
-
-    def resolve(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        name = host.decode() if isinstance(host, bytes) else host  # anyio passes the name IDNA-encoded
-        if name in turns:
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(turns[name]), int(port or 0)))]
-        return real(host, port, *args, **kwargs)
-
-    return resolve
 
 
 @pytest.fixture
@@ -157,42 +136,11 @@ class TlsServer:
     seen: list[tuple[str | None, str]]
 
 
-def _certificates() -> tuple[bytes, bytes, bytes]:
-    """A test CA (PEM) and a certificate it signed for TLS_NAME, with its key (PEM)."""
-    now = datetime.now(UTC)
-
-    def build(subject: str, issuer: str, key: Any, signer: Any, ca: bool) -> x509.Certificate:
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(hours=1))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if not ca:
-            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(TLS_NAME)]), False)
-        return builder.sign(signer, hashes.SHA256())
-
-    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = build("test CA", "test CA", ca_key, ca_key, ca=True)
-    leaf = build(TLS_NAME, "test CA", leaf_key, ca_key, ca=False)
-    key_pem = leaf_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    pem = serialization.Encoding.PEM
-    return ca.public_bytes(pem), leaf.public_bytes(pem), key_pem
-
-
 @pytest.fixture
 async def tls_server(tmp_path) -> AsyncIterator[TlsServer]:
-    ca_pem, cert_pem, key_pem = _certificates()
-    (tmp_path / "cert.pem").write_bytes(cert_pem)
-    (tmp_path / "key.pem").write_bytes(key_pem)
+    issued = certificates([TLS_NAME])
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server_context.load_cert_chain(*issued.write(tmp_path))
     seen: list[tuple[str | None, str]] = []
     names: list[str | None] = []
     server_context.sni_callback = lambda _sock, name, _ctx: names.append(name)
@@ -207,7 +155,7 @@ async def tls_server(tmp_path) -> AsyncIterator[TlsServer]:
 
     server = await asyncio.start_server(answer, ALLOWED, 0, ssl=server_context)
     port = server.sockets[0].getsockname()[1]
-    yield TlsServer(port, ssl.create_default_context(cadata=ca_pem.decode()), seen)
+    yield TlsServer(port, issued.client_context(), seen)
     server.close()
     await server.wait_closed()
 

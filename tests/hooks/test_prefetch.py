@@ -120,8 +120,9 @@ def test_unusable_prefetch_value_is_fetched_instead(order_sign):
     assert [r.path for r in state.data_requests] == ["/fhir/MedicationRequest"]
 
 
-def test_fallback_follows_paging(order_sign):
-    client, base, state, expected = order_sign
+def test_fallback_follows_paging(order_sign, client_factory):
+    _, base, state, expected = order_sign
+    client = client_factory(fhir_allowed_servers=[base], fhir_page_size=0)  # pages of the server's size
     body = with_server(hook_request("order-sign"), base)
     pid = body["context"]["patientId"]
     serve_prefetch_from(state, body)

@@ -10,6 +10,7 @@ import pytest
 from cds_service.record import PatientRecord, make_entry, profile_test, resources_of
 
 from support.builders import (
+    ICD10,
     LOINC,
     RXNORM,
     SNOMED,
@@ -32,7 +33,7 @@ GABAPENTIN = concept(RXNORM, "310431", display="gabapentin 100 MG Oral Capsule",
 
 def test_entered_in_error_is_dropped_by_status_and_by_verification_status() -> None:
     """Entered-in-error records never count as evidence, whichever element says so."""
-    record = PatientRecord.build(
+    record = PatientRecord.of_resources(
         [
             procedure("eie-proc", status="entered-in-error"),
             observation("eie-obs", status="entered-in-error"),
@@ -42,10 +43,12 @@ def test_entered_in_error_is_dropped_by_status_and_by_verification_status() -> N
             procedure("kept"),
         ]
     )
-    assert record.dropped == 4
-    assert {type_: [e.reference for e in entries] for type_, entries in record.by_type.items()} == {
+    types = ("Condition", "Procedure", "Observation", "MedicationRequest")
+    assert {type_: [e.reference for e in record.of_type(type_)] for type_ in types} == {
         "Condition": ["Condition/kept"],
         "Procedure": ["Procedure/kept"],
+        "Observation": [],
+        "MedicationRequest": [],
     }
 
 
@@ -53,27 +56,27 @@ def test_duplicates_by_type_and_id_are_kept_once_first_wins() -> None:
     """A prefetch and a FHIR search can return the same resource twice; it must count once."""
     first = condition("c1", "M96.1")
     second = condition("c1", "M54.16")
-    record = PatientRecord.build([first, second, procedure("c1"), observation("o1"), observation("o1")])
+    record = PatientRecord.of_resources(
+        [first, second, procedure("c1"), observation("o1"), observation("o1")]
+    )
     assert [e.resource for e in record.of_type("Condition")] == [first]
     assert [e.reference for e in record.of_type("Procedure")] == ["Procedure/c1"]
     assert len(record.of_type("Observation")) == 1
     assert record.size() == 3
 
 
-def test_duplicate_entered_in_error_counts_once_as_dropped() -> None:
-    record = PatientRecord.build([procedure("p", status="entered-in-error")] * 2)
-    assert record.dropped == 1
-    assert record.size() == 0
+def test_duplicate_entered_in_error_counts_once_and_is_never_an_entry() -> None:
+    record = PatientRecord.of_resources([procedure("p", status="entered-in-error")] * 2)
+    assert record.size() == 1
+    assert record.of_type("Procedure") == []
 
 
 def test_patient_is_kept_apart_and_junk_is_ignored() -> None:
-    """The Patient is not an indexed record; non-resources are skipped without counting as dropped."""
-    record = PatientRecord.build(
+    """The Patient is not an indexed record; non-resources are skipped without counting."""
+    record = PatientRecord.of_resources(
         [patient(), None, "x", {"id": "no-type"}, {"resourceType": 5}, procedure("p")]
     )
-    assert record.patient == patient()
     assert record.size() == 1
-    assert record.dropped == 0
     assert record.of_type("Patient") == []
     assert record.of_type("Encounter") == []
 
@@ -397,7 +400,7 @@ def test_long_codes_cost_the_record_their_length_not_its_square() -> None:
     import tracemalloc
 
     long_codes = [f"M96.{index}" + "9" * 20_000 for index in range(12)]
-    record = PatientRecord.build(
+    record = PatientRecord.of_resources(
         [
             *(condition(f"long-{index}", code) for index, code in enumerate(long_codes)),
             *(condition(f"short-{index}", "M54.5") for index in range(20)),
@@ -405,8 +408,8 @@ def test_long_codes_cost_the_record_their_length_not_its_square() -> None:
     )
     tracemalloc.start()
     try:
-        found = record.candidates("Condition", frozenset(), (("http://hl7.org/fhir/sid/icd-10-cm", "M96"),))
-        again = record.candidates("Condition", frozenset(), (("http://hl7.org/fhir/sid/icd-10-cm", "M96.1"),))
+        found = record.entries(record.coded("Condition", frozenset(), ((ICD10, "M96"),)))
+        again = record.entries(record.coded("Condition", frozenset(), ((ICD10, "M96.1"),)))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -237,7 +237,7 @@ def evaluation(
     )
     engine = clinical_engine(vocabulary)
     return Evaluation(
-        record=PatientRecord.build(resources),
+        record=PatientRecord.of_resources(resources),
         t0=t0,
         hook="patient-view",
         params=dict(params or {}),

@@ -175,6 +175,25 @@ def test_malformed_prefetch_resource_is_400_at_its_location(client, case):
     assert where(issues) == {f"prefetch.conditions.entry[0].resource.{path}"}
 
 
+def test_malformed_data_no_rule_reads_does_not_refuse_the_call(client):
+    """Only what the rules read is checked: an unrelated problem-list entry (hypertension) with a
+    malformed onset changes nothing, while the same on the index fusion is refused (above)."""
+    body = hook_request("order-select")
+    expected = client.post(URL, json=body)
+    unrelated = {
+        "resourceType": "Condition",
+        "id": "unrelated-hypertension",
+        "subject": {"reference": f"Patient/{body['context']['patientId']}"},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I10"}]},
+        "onsetDateTime": {"value": "2020-01-01"},
+    }
+    body["prefetch"]["conditions"]["entry"].append({"resource": unrelated})
+    response = client.post(URL, json=body)
+    assert response.status_code == 200, response.text
+    topics = [card["source"]["topic"]["code"] for card in response.json()["cards"]]
+    assert topics == [card["source"]["topic"]["code"] for card in expected.json()["cards"]]
+
+
 def test_malformed_draft_order_is_400_at_its_location(client):
     body = hook_request("order-select")
     body["context"]["draftOrders"]["entry"][0]["resource"]["status"] = {"draft": True}
