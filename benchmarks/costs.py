@@ -13,22 +13,11 @@ from inprocess import Harness
 from patients import Patient, request_body
 
 from cds_service.hooks import drafts_in_scope, parse_request
+from cds_service.hooks.patient_data import gather
 from cds_service.plans.evaluate import evaluate
-from cds_service.record import PatientRecord, make_entry, type_errors
-from cds_service.record.dates import parse_instant
+from cds_service.protocol.response import cds_response
+from cds_service.record import PatientRecord
 from cds_service.web.bodies import nesting_within
-
-
-def nesting_within_candidate(node: Any, limit: int, depth: int = 1) -> bool:
-    """Proposed replacement for bodies.nesting_within (same answer): recursion that only descends into
-    containers, instead of a stack of (child, depth) tuples built by a generator for every child."""
-    if depth > limit:
-        return False
-    for child in node.values() if type(node) is dict else node:
-        kind = type(child)
-        if (kind is dict or kind is list) and not nesting_within_candidate(child, limit, depth + 1):
-            return False
-    return True
 
 
 def median_us(function: Any, quick: bool) -> float:
@@ -37,14 +26,13 @@ def median_us(function: Any, quick: bool) -> float:
     return statistics.median(t / number * 1e6 for t in timer.repeat(repeat=3 if quick else 5, number=number))
 
 
-def resources_of(body: dict[str, Any]) -> list[dict[str, Any]]:
-    found = []
-    for value in body["prefetch"].values():
-        if isinstance(value, dict) and value.get("resourceType") == "Bundle":
-            found.extend(entry["resource"] for entry in value.get("entry", []))
-        elif isinstance(value, dict):
-            found.append(value)
-    return found
+READ_TYPES = ("Condition", "Procedure", "Observation", "MedicationRequest", "DiagnosticReport")
+
+
+def read_everything(record: PatientRecord) -> None:
+    """What a rule set that read every resource closely would pay: the code index and an entry each."""
+    for resource_type in READ_TYPES:
+        record.of_type(resource_type)
 
 
 def run(patients: dict[int, Patient], quick: bool = False) -> dict[str, Any]:
@@ -55,40 +43,34 @@ def run(patients: dict[int, Patient], quick: bool = False) -> dict[str, Any]:
     for size in (100, 1000):
         body = request_body(patients[size], "select-removal")
         raw = orjson.dumps(body)
-        resources = resources_of(body)
-        record = PatientRecord.of_resources(resources)
-        drafts = drafts_in_scope(parse_request(body, body["hook"]))
-        assert nesting_within_candidate(body, 64) == nesting_within(body, 64)
-        assert nesting_within_candidate(body, 6) == nesting_within(body, 6)
         service = harness.services[body["hook"]]
-        dates = [
-            r.get("performedDateTime")
-            or r.get("effectiveDateTime")
-            or r.get("authoredOn")
-            or r.get("onsetDateTime")
-            for r in resources
-        ]
+        request = parse_request(body, service.hook)
+        drafts = drafts_in_scope(request)
         loop = asyncio.new_event_loop()
+        values, _ = loop.run_until_complete(gather(service.prefetch, request, None))
+        cards, _ = evaluate(
+            harness.ruleset, service.hook, PatientRecord.build(values), drafts, harness_now(), request.context
+        )
         steps = {
             "whole call_service (order-select)": lambda: loop.run_until_complete(harness.call(body)),
             "orjson.loads(body) [bodies.read_json]": lambda: orjson.loads(raw),
-            "nesting_within(body, 64) [bodies.read_json]": lambda: nesting_within(body, 64),
-            "  candidate: recursive nesting check (costs.nesting_within_candidate)": lambda: (
-                nesting_within_candidate(body, 64)
-            ),
+            "nesting_within(body, 64) [bodies.read_json]": lambda: nesting_within(raw, 64),
             "parse_request (pydantic envelope) [hooks.call_service]": lambda: parse_request(
                 body, service.hook
             ),
-            "record.type_errors over every resource [patient_data._checked_given]": lambda: [
-                list(type_errors(r)) for r in resources
-            ],
-            "PatientRecord.build [hooks.call_service]": lambda: PatientRecord.of_resources(resources),
-            "  of which make_entry per resource": lambda: [make_entry(r) for r in resources],
-            "  of which parse_instant per resource date": lambda: [parse_instant(d) for d in dates],
-            "evaluate (plans) on the built record": lambda: evaluate(
-                harness.ruleset, body["hook"], record, drafts, harness_now(), body["context"], None
+            "PatientRecord.build [hooks.call_service]": lambda: PatientRecord.build(values),
+            "  if every resource were read closely (code index, shape, entry)": lambda: read_everything(
+                PatientRecord.build(values)
             ),
-            "orjson.dumps(response)": lambda: orjson.dumps({"cards": []}),
+            "evaluate (plans), with the record reads they make": lambda: evaluate(
+                harness.ruleset,
+                service.hook,
+                PatientRecord.build(values),
+                drafts,
+                harness_now(),
+                request.context,
+            ),
+            "cds_response(cards)": lambda: cds_response(cards),
         }
         for name, function in steps.items():
             rows.append({"size": size, "step": name, "us": median_us(function, quick)})

@@ -116,13 +116,27 @@ def targets(results: dict) -> list[dict[str, Any]]:
         f"{ratio * 100:.1f}% (worst hook)" if ratio else "",
     )
     found.append(auth_target(results))
+    loads = [r for r in _get(results, "inprocess", "rows") or [] if r["size"] in (100, 1000)]
+    worst_loads = max((r["x_loads"] for r in loads if "x_loads" in r), default=None)
+    add(
+        "in-process call_service <= 3x orjson.loads of the same body, at 100 and 1000 resources",
+        worst_loads,
+        lambda v: v <= 3,
+        ", ".join(f"{r['hook']} {r['size']}: {r['x_loads']:.1f}x" for r in loads if "x_loads" in r),
+    )
     growth = _get(results, "inprocess", "growth") or {}
     worst = max((g["x_1000_vs_100_median"] for g in growth.values()), default=None)
     add(
-        "1000-resource patient at most 12x the 100-resource one (in-process median)",
+        "cost linear in record size: 1000 resources at most 10x the 100-resource call (in-process median)",
         worst,
-        lambda v: v <= 12,
+        lambda v: v <= 10,
         f"{worst:.2f}x (worst hook)" if worst else "",
+    )
+    add(
+        "cards identical at every size (checked in the run)",
+        1.0 if _get(results, "inprocess", "same_cards_at_every_size") else 0.0,
+        lambda v: v == 1.0,
+        "identical" if _get(results, "inprocess", "same_cards_at_every_size") else "DIFFER",
     )
     cql = results.get("cql") or {}
     worst_cql = min((t["x_median"] for t in cql.get("timings") or []), default=None)
@@ -248,12 +262,14 @@ def render(results: dict) -> str:
             "definition of the hook, response), no HTTP, one event loop; wall time per call.\n"
         )
         w(
-            "| hook | resources | calls | median ms | p99 ms | mean ms | cards |\n|---|---:|---:|---:|---:|---:|---|"
+            "| hook | resources | calls | median ms | p99 ms | mean ms | orjson.loads ms | × loads | cards |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|"
         )
         for r in rows:
             w(
                 f"| {r['hook']} | {r['record_resources']} | {r['n']} | {r['median_ms']:.3f} | {r['p99_ms']:.3f} | "
-                f"{r['mean_ms']:.3f} | {', '.join(r['cards']) or 'none'} |"
+                f"{r['mean_ms']:.3f} | {r['loads_median_ms']:.3f} | {r['x_loads']:.1f} | "
+                f"{', '.join(r['cards']) or 'none'} |"
             )
         w("\nGrowth with record size (medians):\n")
         w(
@@ -391,7 +407,7 @@ def render(results: dict) -> str:
         for s in steps:
             w(f"| {s} | {_f(by.get((100, s)), 1)} | {_f(by.get((1000, s)), 1)} |")
         w("")
-    w(proposals(results))
+    out.extend(before_after(results))
     return "\n".join(out) + "\n"
 
 
@@ -507,52 +523,87 @@ def cql_section(cq: dict) -> list[str]:
     return out
 
 
-BEFORE = {  # the full run at commit b975457, before the profile-driven fixes (same machine, same patients)
-    "nesting_within(body, 64) [bodies.read_json]": (599, 6268),
-    "record.type_errors over every resource [patient_data._checked_given]": (347, 3833),
-    "PatientRecord.build [hooks.call_service]": (539, 5760),
-    "  of which parse_instant per resource date": (142, 1437),
-    "whole call_service (order-select)": (2112, 13192),
-}
-BEFORE_HTTP_RATIO = {"patient-view": 11.7, "order-select": 13.5}
+CHANGES = [  # what changed in issue #18, and which rows below show it
+    (
+        "Lazy, typed record",
+        "one pass sorts the resources by type; a type's code index is built when a rule first reads it, "
+        "an entry (shape check of the rest, dates) only for what a selection matches "
+        "(`record/patient.py`); malformed data is refused then, at its origin",
+        "in-process rows, `PatientRecord.build`, `evaluate`",
+    ),
+    (
+        "Record names by code index",
+        "cards name a record through an index of the titled value sets' codes built once per rule set "
+        "(`plans/describe.RecordNames`), not by testing every value set per record",
+        "`evaluate` (the checklists)",
+    ),
+    (
+        "Nesting check on the bytes",
+        "C-speed replaces on the request bytes instead of a walk of the decoded value (`web/bodies.py`)",
+        "`nesting_within`, HTTP rows",
+    ),
+    (
+        "Fallback defaults",
+        "`_count=200` unless the template sets one (a 400 is retried without), HTTP/2 by ALPN, connections "
+        "reused (`fhir/client.py`, `fhir/pinned.py`)",
+        "section 4 (before = the server's page size, same run)",
+    ),
+]
 
 
-def proposals(results: dict) -> str:
-    """Before/after of the fixes the profile called for, and what still stands between us and the floor."""
-    by = {(r["size"], r["step"]): r["us"] for r in (_get(results, "costs", "rows") or [])}
-    rows = "\n".join(
-        f"| `{step.strip()}` | {before[0]} → {_f(by.get((100, step)), 0)} | {before[1]} → {_f(by.get((1000, step)), 0)} |"
-        for step, before in BEFORE.items()
+def _ratio(before: float | None, after: float | None) -> str:
+    return "n/a" if not before or not after else f"{before / after:.2f}x"
+
+
+def before_after(results: dict) -> list[str]:
+    """Each change of this issue, and the same measurement on the commit before it, from this run."""
+    old = results.get("before") or {}
+    out = ["## Before and after\n"]
+    if not old or "error" in old:
+        out.append(f"Not measured: {old.get('error', 'the before section was skipped')}.\n")
+        return out
+    out.append(
+        f"'Before' is commit `{old['commit']}` (main before this issue), measured at the start of this run by "
+        "its own suite from a git worktree (`benchmarks/before.py`), same machine, same patients.\n"
     )
-    runs = _get(results, "http", "runs") or []
-    http = "; ".join(
-        f"{r['hook']} {BEFORE_HTTP_RATIO.get(r['hook'], float('nan')):.1f}% → {r['throughput_ratio'] * 100:.1f}%"
-        for r in runs
+    out.append("| change | what | shown in |\n|---|---|---|")
+    out.extend(f"| {name} | {what} | {where} |" for name, what, where in CHANGES)
+    out.append("\nIn-process `call_service`, median ms:\n")
+    out.append("| hook | resources | before | after | speed-up |\n|---|---:|---:|---:|---:|")
+    previous = {(r["hook"], r["size"]): r["median_ms"] for r in _get(old, "inprocess", "rows") or []}
+    for r in _get(results, "inprocess", "rows") or []:
+        was = previous.get((r["hook"], r["size"]))
+        out.append(
+            f"| {r['hook']} | {r['record_resources']} | {_f(was, 3)} | {r['median_ms']:.3f} | "
+            f"{_ratio(was, r['median_ms'])} |"
+        )
+    out.append(
+        "\nHTTP under load (100-resource patient, auth off, 1 worker), service req/s and share of the floor:\n"
     )
-    per_req = ", ".join(f"{1e3 / r['service']['rps']:.2f}" for r in runs) or "n/a"
-    return f"""## Profile-driven fixes (applied) and what remains
-
-The profile above (and the first full run, at commit b975457) pointed at four costs outside the rules
-themselves. Fixed in `cds_service/`: the JSON nesting check now descends only into containers
-(`bodies.nesting_within`); `fhirdates.parse_instant` has a fast path for plain `YYYY-MM-DD`; the shape check
-(`record.type_errors`) looks only at the elements a resource has; with `CDS_AUTH=off` the per-call warning is the
-audit line itself instead of a second log record. Median µs per step, before → after (this run):
-
-| step | 100 resources | 1000 resources |
-|---|---:|---:|
-{rows}
-
-Service throughput as a share of the floor: {http or "not measured"}.
-
-**Why the 50% target is still missed.** The floor does one `orjson.loads` of the 55 KB body and answers
-(≈0.5 ms per request); the service validates the envelope, checks the shape of every resource, indexes the
-record and evaluates six plan definitions with their checklists (≈{per_req} ms of CPU per request under
-load, with wrk sharing the two cores). Half the floor's throughput would leave ≈1 ms per call for all of
-that, and rule evaluation alone is ≈0.8 ms on the 100-resource patient. Closing the gap needs the record to
-be indexed lazily per resource type (most rules never read most types), and the checklist rendering to
-happen only for cards that show a checklist; both are changes to the engine's shape, noted for a later issue.
-In dev mode (`CDS_AUTH=off`, as benchmarked) every call also writes its audit line as a WARNING, by design.
-"""
+    out.append(
+        "| hook | before req/s | after req/s | before share | after share |\n|---|---:|---:|---:|---:|"
+    )
+    previous_runs = {r["hook"]: r for r in _get(old, "http", "runs") or []}
+    for r in _get(results, "http", "runs") or []:
+        was = previous_runs.get(r["hook"])
+        out.append(
+            f"| {r['hook']} | {_f(was and was['service']['rps'], 0)} | {r['service']['rps']:.0f} | "
+            f"{_f(was and was['throughput_ratio'] * 100, 1)}% | {r['throughput_ratio'] * 100:.1f}% |"
+        )
+    out.append(
+        "\nStep costs (order-select body), median µs; a step the new path no longer has shows no after:\n"
+    )
+    out.append("| step | 100 before | 100 after | 1000 before | 1000 after |\n|---|---:|---:|---:|---:|")
+    now = {(r["size"], r["step"]): r["us"] for r in _get(results, "costs", "rows") or []}
+    was_steps = {(r["size"], r["step"]): r["us"] for r in _get(old, "costs", "rows") or []}
+    steps = list(dict.fromkeys(step for _, step in [*was_steps, *now]))
+    for step in steps:
+        out.append(
+            f"| `{step.strip()}` | {_f(was_steps.get((100, step)), 0)} | {_f(now.get((100, step)), 0)} | "
+            f"{_f(was_steps.get((1000, step)), 0)} | {_f(now.get((1000, step)), 0)} |"
+        )
+    out.append("")
+    return out
 
 
 def _auth_ratio(results: dict) -> float | None:
@@ -579,7 +630,21 @@ def auth_target(results: dict) -> dict[str, Any]:
 # The authenticated path at commit 3673e85, before the group commit of the replay check and without the
 # SQLite pre-ping: the same benchmark (benchmarks/auth_load.py, --quick) run on that tree and on this one
 # back to back on this machine, so the ratios compare; absolute figures moved with the load of the machine.
-AUTH_BEFORE: dict[tuple[str, str], dict[str, float]] = {}
+# Means of two runs each (2026-12-02); CPU ms the JWT check adds per request = JWT minus auth off.
+AUTH_BEFORE: dict[tuple[str, str], dict[str, float]] = {
+    ("sqlite", "patient-view"): {"ratio": 0.745, "extra_ms": 5.76},
+    ("sqlite", "order-select"): {"ratio": 0.687, "extra_ms": 7.21},
+    ("postgresql", "patient-view"): {"ratio": 0.657, "extra_ms": 6.50},
+    ("postgresql", "order-select"): {"ratio": 0.686, "extra_ms": 5.91},
+}
+# benchmarks/auth_costs.py on the same two trees: CPU µs per token of the replay check (means of two runs).
+# 16 at once used to be the worst case: 16 transactions on 15 pooled connections, waiting on the writer lock.
+REPLAY_CPU_US_BEFORE = {
+    ("sqlite", "one_at_a_time"): 2736,
+    ("sqlite", "16_at_once"): 5029,
+    ("postgresql", "one_at_a_time"): 2011,
+    ("postgresql", "16_at_once"): 4926,
+}
 
 
 def auth_section(auth: dict) -> list[str]:
@@ -622,20 +687,31 @@ def auth_section(auth: dict) -> list[str]:
     if costs:
         rc = costs.get("replay_check") or {}
         out.append(
-            f"\nWhat each part costs, timed alone in-process (median µs over {costs['rounds']} rounds of "
-            f"{costs['calls_per_round']} calls; `benchmarks/auth_costs.py`):\n"
+            f"\nWhat each part costs, timed alone in-process (medians over {costs['rounds']} rounds of "
+            f"{costs['calls_per_round']} calls; CPU is the whole process's, the database driver's threads "
+            "included; `benchmarks/auth_costs.py`):\n"
         )
-        out.append("| step | µs |\n|---|---:|")
-        out.append(f"| ES384 signature check (cryptography, P-384) | {costs['es384_verify_us']:.0f} |")
-        out.append(f"| RS384 signature check, for comparison (RSA-2048) | {costs['rs384_verify_us']:.0f} |")
         out.append(
-            f"| `JwtVerifier.verify`, JWKS cached, no replay check | {costs['verify_without_replay_check_us']:.0f} |"
+            "| step | wall µs per call | CPU µs per call | CPU µs before (3673e85) |\n|---|---:|---:|---:|"
+        )
+        out.append(
+            f"| ES384 signature check (cryptography, P-384) | {costs['es384_verify_us']:.0f} | – | – |"
+        )
+        out.append(
+            f"| RS384 signature check, for comparison (RSA-2048) | {costs['rs384_verify_us']:.0f} | – | – |"
+        )
+        v = costs["verify_without_replay_check"]
+        out.append(
+            f"| `JwtVerifier.verify`, JWKS cached, no replay check | {v['wall_us']:.0f} | {v['cpu_us']:.0f} "
+            "| (unchanged) |"
         )
         for store, c in rc.items():
-            out.append(f"| replay check on {store}, one call at a time | {c['one_at_a_time_us']:.0f} |")
-            out.append(
-                f"| replay check on {store}, 16 calls at once (per token) | {c['16_at_once_us_per_token']:.0f} |"
-            )
+            for mode, label in (("one_at_a_time", "one call at a time"), ("16_at_once", "16 calls at once")):
+                before = REPLAY_CPU_US_BEFORE.get((store, mode))
+                out.append(
+                    f"| replay check on {store}, {label} | {c[mode]['wall_us']:.0f} | {c[mode]['cpu_us']:.0f} "
+                    f"| {before or '–'} |"
+                )
     if AUTH_BEFORE:
         out.append(
             "\nBefore → after (JWT / off throughput, and the CPU ms the JWT check adds per request):\n"
@@ -654,19 +730,26 @@ def auth_section(auth: dict) -> list[str]:
 
 
 AUTH_NOTES = """
-The profile of the authenticated path (pyinstrument, and the step timings above) put the replay check first:
-each `first_use` was one ORM session with a statement built anew, on a pooled connection pre-pinged before
-use; through aiosqlite that is ten thread hops per token (the ping alone four), 2-3 ms of a busy worker
-with SQLite's own work (WAL, `synchronous=NORMAL`, no fsync per commit) a small part of it. Fixed in
-`cds_service/store/`: the calls that arrive while a write is on its way are recorded together by the next
-one (group commit: one multi-row `INSERT … ON CONFLICT DO UPDATE … RETURNING`, built once, in one
-transaction, every caller answered only after the commit), and SQLite connections are no longer pre-pinged
-(`store/database.py`: a file cannot drop a connection; PostgreSQL keeps the ping). Still atomic per
-`(iss, jti)` through the unique key, so a replay to another worker or replica is refused, and durable before
-the answer: `tests/store/test_seen_tokens.py` races two stores, sends one token twice at once, and kills the
-accepting process with SIGKILL before a second process refuses the token. What remains is the ES384
-signature itself (P-384 has no fast path in OpenSSL: RS384 costs a tenth of it) plus PyJWT's parsing around
-it, about one millisecond per call; the JWKS cache costs nothing measurable.
+**What the profile showed, and what was fixed.** Before, the replay check cost more than the signature:
+each `first_use` was its own ORM session with a statement built anew, on a pooled connection pre-pinged
+before use; through aiosqlite that is ten thread hops per token (the ping alone four), about 2.7 ms of CPU,
+of which SQLite's own work (WAL, `synchronous=NORMAL`: no fsync per commit) is a small part. Under load it
+was worse: concurrent requests each opened a transaction on its own pooled connection and queued for
+SQLite's writer lock (about 5 ms of CPU per token at 16 at once; on PostgreSQL the same from the pool).
+Fixed in `cds_service/store/`: the calls that arrive while a write is on its way are recorded together by
+the next one (group commit: one multi-row `INSERT … ON CONFLICT DO UPDATE … RETURNING`, built once, in one
+transaction; every caller is answered only after the commit), and SQLite connections are no longer
+pre-pinged (`store/database.py`: a file cannot drop a connection; PostgreSQL keeps its ping). Still atomic
+per `(iss, jti)` through the unique key, so a replay to another worker or replica is refused, and durable
+before the answer: `tests/store/test_seen_tokens.py` races two stores, sends one token twice at once, and
+kills the accepting process with SIGKILL before a second process refuses the token, on both stores.
+
+**What remains** is about one millisecond per call for `JwtVerifier.verify` itself: the ES384 signature
+check (P-384 has no fast path in OpenSSL; an RS384 client costs a twentieth of it) is most of it; PyJWT's
+parsing around it, the unverified header and `iss` read that choose the key (≈130 µs) and the `PyJWK`
+built per call (≈35 µs) are small and left as they are, as is the JWKS cache (no measurable cost). A
+replay check on its own (no other call in flight) still costs 1.3-1.5 ms on either store: SQLAlchemy's
+async layer (aiosqlite's thread hops; on PostgreSQL the pre-ping, BEGIN, INSERT and COMMIT round trips).
 """
 
 

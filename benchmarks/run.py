@@ -1,11 +1,12 @@
 """The benchmark suite in one command: `.venv/bin/python benchmarks/run.py [--quick]`.
 
 Runs every section in one process and one run (so ratios compare like with like), writes the
-machine-readable `benchmarks/results.json` and the report `docs/benchmarks.md`.
-Sections: logic evaluators, in-process hook evaluation at 20/100/1000 resources, HTTP load with wrk against
-the service and a floor endpoint, FHIR fallback against a local HAPI server, the CQL baseline (the
-hardware-removal decision on cql-execution), memory over 10k requests, and pyinstrument profiles with a cost
-breakdown.
+machine-readable `benchmarks/results.json` and the report `docs/benchmarks.md`. Sections: "before" (the
+same suite of an earlier commit, from a git worktree, for the before/after tables), logic evaluators,
+in-process hook evaluation at 20/100/1000 resources, the CQL baseline (the hardware-removal decision on
+cql-execution), HTTP load with wrk against the service and a floor endpoint (auth off, JWT on with SQLite
+and PostgreSQL, 2 workers against 1), memory over 10k requests, pyinstrument profiles with a cost breakdown,
+and FHIR fallback against a local HAPI server.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
 import auth_load  # noqa: E402
+import before  # noqa: E402
 import costs  # noqa: E402
 import cql_peer  # noqa: E402
 import fallback  # noqa: E402
@@ -59,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="shorter runs (about 3 minutes)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for service and floor")
     parser.add_argument("--skip", action="append", default=[], help="skip a section (e.g. fallback)")
+    parser.add_argument(
+        "--before", default=before.BASE, help=f"commit measured for 'before' (default {before.BASE})"
+    )
     parser.add_argument("--no-report", action="store_true", help="only write benchmarks/results.json")
     parser.add_argument(
         "--report-only", action="store_true", help="re-render docs/benchmarks.md from benchmarks/results.json"
@@ -79,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     patients = build_patients()
     hapi = fallback.Hapi()
     try:
+        if "before" not in args.skip:  # the earlier commit's suite, first, on the same quiet machine
+            section(results, "before", before.run, args.before, args.quick)
         if "logic" not in args.skip:
             section(results, "logic", logic, args.quick)
         if "inprocess" not in args.skip:

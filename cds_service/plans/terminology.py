@@ -38,7 +38,10 @@ class CodeSet:
     def matches(self, system: str, code: str) -> bool:
         if (system, code) in self.codes:
             return True
-        return any(system == s and self.extends(s, p, code) for s, p in self.prefixes)
+        for prefix_system, prefix in self.prefixes:  # a loop, not any(): this runs for every code read
+            if system == prefix_system and self.extends(system, prefix, code):
+                return True
+        return False
 
     def extends(self, system: str, prefix: str, code: str) -> bool:
         if not code.startswith(prefix):
@@ -57,15 +60,18 @@ class ValueSet:
     title: str = ""  # how cards name a record it matches: "Formal physical therapy"
 
     def contains(self, system: str, code: str) -> bool:
-        return self.include.matches(system, code) and not self.exclude.matches(system, code)
+        return self.include.matches(system, code) and not (
+            (self.exclude.codes or self.exclude.prefixes) and self.exclude.matches(system, code)
+        )
 
     def matches(self, entry: Entry) -> bool:
         return self.accepts(entry.codes, entry.text)
 
     def accepts(self, codes: Iterable[tuple[str, str]], text: str) -> bool:
         """Whether a record with these codes and this (lower-case) text is in the value set."""
-        if any(self.contains(system, code) for system, code in codes):
-            return True
+        for system, code in codes:
+            if self.contains(system, code):
+                return True
         return bool(self.text_terms) and any(term in text for term in self.text_terms)
 
     def has_code(self, code: str) -> bool:
