@@ -85,12 +85,21 @@ def codings(resource: Resource, type_: str) -> tuple[frozenset[tuple[str, str]],
     return frozenset(codes), texts
 
 
+def named(resource: Resource, type_: str) -> tuple[frozenset[tuple[str, str]], str, str | None]:
+    """What the rules match a resource by: its codes, its texts in lower case, and its first text (what a
+    card calls it when no value set names it)."""
+    codes, texts = codings(resource, type_)
+    return codes, " ".join(texts).lower(), texts[0] if texts else None
+
+
 def make_entry(
-    resource: Resource, coded: tuple[frozenset[tuple[str, str]], list[str]] | None = None, order: int = 0
+    resource: Resource,
+    coded: tuple[frozenset[tuple[str, str]], str, str | None] | None = None,
+    order: int = 0,
 ) -> Entry:
-    """The entry of a resource; `coded` is its `codings` when the record's code index already read them."""
+    """The entry of a resource; `coded` is its `named` when the record's code index already read it."""
     type_ = resource["resourceType"]
-    codes, texts = coded if coded is not None else codings(resource, type_)
+    codes, text, first_text = coded if coded is not None else named(resource, type_)
     instant = first_instant(resource, DATE_FIELDS.get(type_, ()))
     dispense = resource.get("dispenseRequest") if type_ == "MedicationRequest" else None
     validity = dispense.get("validityPeriod") if isinstance(dispense, dict) else None
@@ -111,7 +120,7 @@ def make_entry(
         day=instant.date() if instant is not None else None,
         end=end,
         codes=codes,
-        text=" ".join(texts).lower(),
-        label=texts[0] if texts else reference,
+        text=text,
+        label=first_text or reference,
         order=order,
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..types import Resource
 from .bundles import indexed_resources
-from .entry import Entry, codings, make_entry
+from .entry import Entry, make_entry, named
 from .origin import UNNAMED, Origin
 from .shape import code_checked, code_errors, type_errors
 from .statuses import entered_in_error
@@ -34,7 +34,7 @@ class Coded:
     order: int
     codes: Codes = frozenset()
     text: str = ""
-    texts: list[str] = field(default_factory=list)
+    label: str | None = None  # its first text: how a card calls it when no value set names it
     entry: Entry | None = None  # built when a rule first selects it
     read: bool = False  # looked at closely: `entry` stays None when it was entered in error
 
@@ -138,8 +138,7 @@ class PatientRecord:
                 problems = code_errors(item.resource, resource_type)
                 if problems:
                     raise item.origin.malformed(item.index, problems)
-                item.codes, item.texts = codings(item.resource, resource_type)
-                item.text = " ".join(item.texts).lower()
+                item.codes, item.text, item.label = named(item.resource, resource_type)
                 for code in item.codes:
                     by_code[code].append(item)
             index = self._indexes[resource_type] = _TypeIndex(placed, dict(by_code))
@@ -153,7 +152,7 @@ class PatientRecord:
             raise item.origin.malformed(item.index, problems)
         if entered_in_error(resource):
             return None
-        entry = make_entry(resource, (item.codes, item.texts), item.order)
+        entry = make_entry(resource, (item.codes, item.text, item.label), item.order)
         self._by_reference.setdefault(entry.reference, entry)
         return entry
 
