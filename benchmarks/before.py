@@ -1,7 +1,7 @@
 """The "before" of the report's before/after tables, measured in the same run on the same machine: the
 benchmark suite of an earlier commit (by default the one before the performance work of issue #18), run
 from a temporary git worktree with this checkout's virtual environment, for the sections it shares with
-today's (in-process calls, HTTP load, step costs)."""
+today's (in-process calls, HTTP load, step costs), and today's JWT load against the old service."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import auth_load
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = "3673e85"  # main before issue #18 (lazy record, byte-level nesting check, fallback defaults)
@@ -28,6 +30,7 @@ def run(commit: str = BASE, quick: bool = True) -> dict[str, Any]:
                 command += ["--skip", name]
             subprocess.run(command, cwd=tree, check=True, timeout=1800)
             results: dict[str, Any] = json.loads((tree / "benchmarks" / "results.json").read_text())
+            results["auth"] = auth_load.run_in(tree, quick)  # today's JWT load against the old service
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
     return {
@@ -35,6 +38,7 @@ def run(commit: str = BASE, quick: bool = True) -> dict[str, Any]:
         "inprocess": results.get("inprocess"),
         "http": results.get("http"),
         "costs": results.get("costs"),
+        "auth": results.get("auth"),
     }
 
 

@@ -9,9 +9,11 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import servers
 from patients import Patient, request_body
@@ -23,14 +25,42 @@ local f = assert(io.open("%(body)s", "rb"))
 wrk.body = f:read("*all")
 f:close()
 
+local threads = {}
+function setup(thread)
+  thread:set("slice", #threads)
+  table.insert(threads, thread)
+end
+%(tokens)s
 function done(summary, latency, requests)
+  local used, missing = 0, 0
+  for _, thread in ipairs(threads) do
+    local n, available = thread:get("used") or 0, thread:get("available") or 0
+    used = used + n
+    if n > available then missing = missing + n - available end
+  end
   io.write("WRKJSON ", string.format(
     '{"requests": %%d, "duration_us": %%d, "bytes": %%d, "errors_connect": %%d, "errors_read": %%d, ' ..
     '"errors_write": %%d, "errors_status": %%d, "errors_timeout": %%d, "p50_us": %%d, "p90_us": %%d, ' ..
-    '"p99_us": %%d, "mean_us": %%f, "max_us": %%d}\\n',
+    '"p99_us": %%d, "mean_us": %%f, "max_us": %%d, "tokens_used": %%d, "tokens_missing": %%d}\\n',
     summary.requests, summary.duration, summary.bytes, summary.errors.connect, summary.errors.read,
     summary.errors.write, summary.errors.status, summary.errors.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean, latency.max))
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean, latency.max,
+    used, missing))
+end
+"""
+# Each thread reads its own slice of pre-signed tokens and sends the next one with every request, so no two
+# requests carry the same `jti`; a thread that runs out sends a token the service refuses (a non-2xx).
+TOKENS_LUA = """
+function init(args)
+  tokens = {}
+  for line in io.lines("%(tokens_dir)s/tokens-" .. slice .. ".txt") do tokens[#tokens + 1] = line end
+  available, used = #tokens, 0
+end
+
+function request()
+  used = used + 1
+  wrk.headers["Authorization"] = "Bearer " .. (tokens[used] or "exhausted")
+  return wrk.format()
 end
 """
 
@@ -55,9 +85,20 @@ def wrk_version(wrk: str) -> str:
     return (out.stdout + out.stderr).splitlines()[0].strip()
 
 
-def run_wrk(wrk: str, url: str, body_file: Path, connections: int, threads: int, seconds: int) -> dict:
+def run_wrk(
+    wrk: str,
+    url: str,
+    body_file: Path,
+    connections: int,
+    threads: int,
+    seconds: int,
+    tokens: list[Path] | None = None,
+) -> dict:
+    """One wrk run; with `tokens` (one file per thread, see jwt_tokens.slices) every request carries its
+    own bearer token."""
     script = Path(tempfile.mkstemp(prefix="bench-wrk-", suffix=".lua")[1])
-    script.write_text(LUA % {"body": body_file})
+    per_request = TOKENS_LUA % {"tokens_dir": tokens[0].parent} if tokens else ""
+    script.write_text(LUA % {"body": body_file, "tokens": per_request})
     command = [
         wrk,
         "-t",
@@ -88,6 +129,48 @@ def run_wrk(wrk: str, url: str, body_file: Path, connections: int, threads: int,
     return result
 
 
+@dataclass(frozen=True)
+class Call:
+    """One hook call's request body, on disk for wrk, and the service path it is posted to."""
+
+    name: str
+    hook: str
+    raw: bytes
+    file: Path
+    path: str
+
+
+def prepare(patient: Patient, call_name: str) -> Call:
+    body = request_body(patient, call_name)
+    raw = orjson.dumps(body)
+    file = Path(tempfile.mkstemp(prefix="bench-body-", suffix=".json")[1])
+    file.write_bytes(raw)
+    return Call(call_name, body["hook"], raw, file, f"/cds-services/postfusion-pain-{body['hook']}")
+
+
+def measured(
+    wrk: str,
+    server: servers.Server,
+    call: Call,
+    connections: int,
+    threads: int,
+    seconds: int,
+    tokens: list[Path] | None = None,
+) -> dict[str, Any]:
+    """A wrk run with the server's CPU time per answered request: a steadier measure than requests per
+    second on a machine where other work competes for the cores."""
+    pids = server.worker_pids()
+    before = servers.cpu_seconds(pids)
+    result = run_wrk(wrk, server.base + call.path, call.file, connections, threads, seconds, tokens)
+    result["cpu_ms_per_request"] = (servers.cpu_seconds(pids) - before) * 1e3 / max(result["requests"], 1)
+    return result
+
+
+def card_codes(response: httpx.Response) -> list[str]:
+    response.raise_for_status()
+    return sorted(c["source"]["topic"]["code"] for c in response.json()["cards"])
+
+
 def run(
     patient: Patient,
     quick: bool = False,
@@ -111,14 +194,9 @@ def run(
     }
     try:
         for call_name in hooks:
-            body = request_body(patient, call_name)
-            raw = orjson.dumps(body)
-            body_file = Path(tempfile.mkstemp(prefix="bench-body-", suffix=".json")[1])
-            body_file.write_bytes(raw)
-            path = f"/cds-services/postfusion-pain-{body['hook']}"
-            check = servers.post(service.base, path, raw)
-            check.raise_for_status()
-            cards = sorted(c["source"]["topic"]["code"] for c in check.json()["cards"])
+            call = prepare(patient, call_name)
+            path, raw, body_file = call.path, call.raw, call.file
+            cards = card_codes(servers.post(service.base, path, raw))
             servers.post(floor.base, path, raw).raise_for_status()
             # a short warm-up of each, then the measured runs back to back
             run_wrk(wrk, service.base + path, body_file, connections, threads, 2)
@@ -127,7 +205,7 @@ def run(
             measured_floor = run_wrk(wrk, floor.base + path, body_file, connections, threads, seconds)
             results["runs"].append(
                 {
-                    "hook": body["hook"],
+                    "hook": call.hook,
                     "call": call_name,
                     "body_bytes": len(raw),
                     "cards": cards,

@@ -70,7 +70,7 @@ def _profile(coroutine_factory: Any, count: int) -> dict[str, Any]:
     return result
 
 
-async def _asgi_post(app: Any, path: str, raw: bytes) -> int:
+async def _asgi_post(app: Any, path: str, raw: bytes, state: dict[str, Any]) -> int:
     status = 0
     sent = False
 
@@ -103,7 +103,7 @@ async def _asgi_post(app: Any, path: str, raw: bytes) -> int:
         ],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
-        "state": {},
+        "state": dict(state),  # what the lifespan yielded, as a server hands it to each request
     }
     await app(scope, receive, send)
     assert status == 200, status
@@ -129,12 +129,12 @@ def _asgi_profile(patient: Patient, count: int) -> dict[str, Any]:
     profiler = Profiler(interval=0.0002, async_mode="disabled")
 
     async def main() -> None:
-        async with app.router.lifespan_context(app):
+        async with app.router.lifespan_context(app) as state:
             for _ in range(20):
-                await _asgi_post(app, path, raw)
+                await _asgi_post(app, path, raw, state)
             profiler.start()
             for _ in range(count):
-                await _asgi_post(app, path, raw)
+                await _asgi_post(app, path, raw, state)
             profiler.stop()
 
     asyncio.run(main())

@@ -205,7 +205,8 @@ def render(results: dict) -> str:
         ".venv/bin/python benchmarks/run.py --skip fallback --skip cql   # without Java and Node\n```\n"
     )
     w(
-        "Each section also runs alone (`benchmarks/inprocess.py`, `http_load.py`, `memory.py`, `fallback.py`, "
+        "Each section also runs alone (`benchmarks/inprocess.py`, `http_load.py`, `auth_load.py [--store=sqlite]`, "
+        "`workers_load.py`, `memory.py`, `fallback.py`, "
         "`profile_hooks.py`, `costs.py`, `logic_bench.py`, `facts_bench.py`). `wrk` is installed with "
         "`apt-get install -y wrk` when missing; the fallback section starts HAPI with `scripts/hapi.sh start` "
         "(and stops it) unless one is already running, which it then leaves alone. Servers run with "
@@ -352,7 +353,7 @@ def render(results: dict) -> str:
     else:
         w(f"Not measured: {http.get('error')}\n")
 
-    out.extend(auth_section(results.get("auth") or {}))
+    out.extend(auth_section(results.get("auth") or {}, _get(results, "before", "auth")))
 
     out.extend(workers_section(results.get("workers") or {}))
 
@@ -647,7 +648,22 @@ REPLAY_CPU_US_BEFORE = {
 }
 
 
-def auth_section(auth: dict) -> list[str]:
+def _auth_before(before: dict | None) -> tuple[dict[tuple[str, str], dict[str, float]], str]:
+    """Per (store, hook): the earlier commit's JWT/off ratio and the CPU ms its JWT check added, from this
+    run when it measured the earlier tree (auth_load.run_in), else the figures recorded below."""
+    if not before or not before.get("runs"):
+        return AUTH_BEFORE, "recorded on 2026-12-02, means of two runs of `auth_load.py --quick` on each tree"
+    rows = {
+        (r["store"], r["hook"]): {
+            "ratio": r["throughput_ratio"],
+            "extra_ms": r["jwt"]["cpu_ms_per_request"] - r["off"]["cpu_ms_per_request"],
+        }
+        for r in before["runs"]
+    }
+    return rows, "measured in this run"
+
+
+def auth_section(auth: dict, before: dict | None = None) -> list[str]:
     """Section 3b: JWT on against off over HTTP on both stores, and what each part of the check costs."""
     out = ["## 3b. The authenticated path (CDS_AUTH=jwt)\n"]
     if not auth.get("runs"):
@@ -682,6 +698,16 @@ def auth_section(auth: dict) -> list[str]:
             f"{on['cpu_ms_per_request']:.2f} | {extra:+.2f} | {r['non_2xx']} | {on['tokens_used']} / "
             f"{r['tokens_signed']} | {r['checks']['replay_status']}, {r['checks']['no_token_status']} |"
         )
+    noise = [
+        r["jwt"]["cpu_ms_per_request"] - r["off"]["cpu_ms_per_request"]
+        for r in auth["runs"]
+        if r["jwt"]["cpu_ms_per_request"] < r["off"]["cpu_ms_per_request"]
+    ]
+    if noise:
+        out.append(
+            f"\nA negative cost ({min(noise):+.2f} ms) is the run-to-run spread of this shared machine, larger "
+            "than what the check costs: read the step costs below for its size."
+        )
     if auth.get("postgresql_skipped"):
         out.append(f"\nPostgreSQL: {auth['postgresql_skipped']}.")
     if costs:
@@ -707,22 +733,24 @@ def auth_section(auth: dict) -> list[str]:
         )
         for store, c in rc.items():
             for mode, label in (("one_at_a_time", "one call at a time"), ("16_at_once", "16 calls at once")):
-                before = REPLAY_CPU_US_BEFORE.get((store, mode))
+                cpu_before = REPLAY_CPU_US_BEFORE.get((store, mode))
                 out.append(
                     f"| replay check on {store}, {label} | {c[mode]['wall_us']:.0f} | {c[mode]['cpu_us']:.0f} "
-                    f"| {before or '–'} |"
+                    f"| {cpu_before or '–'} |"
                 )
-    if AUTH_BEFORE:
+    earlier, source = _auth_before(before)
+    if earlier:
         out.append(
-            "\nBefore → after (JWT / off throughput, and the CPU ms the JWT check adds per request):\n"
+            "\nBefore (3673e85) → after: JWT / off throughput, and the CPU ms the JWT check adds per request "
+            f"(before: {source}):\n"
         )
         out.append("| store | hook | before | after |\n|---|---|---:|---:|")
         for r in auth["runs"]:
-            before = AUTH_BEFORE.get((r["store"], r["hook"]))
-            if before:
+            was = earlier.get((r["store"], r["hook"]))
+            if was:
                 extra = r["jwt"]["cpu_ms_per_request"] - r["off"]["cpu_ms_per_request"]
                 out.append(
-                    f"| {r['store']} | {r['hook']} | {before['ratio'] * 100:.0f}%, {before['extra_ms']:+.2f} ms "
+                    f"| {r['store']} | {r['hook']} | {was['ratio'] * 100:.0f}%, {was['extra_ms']:+.2f} ms "
                     f"| {r['throughput_ratio'] * 100:.0f}%, {extra:+.2f} ms |"
                 )
     out.append(AUTH_NOTES)

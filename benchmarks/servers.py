@@ -24,7 +24,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def service_env(fhir_allowed: str = "") -> dict[str, str]:
+def service_env(fhir_allowed: str = "", **overrides: str) -> dict[str, str]:
+    """The service's settings for a benchmark: dev-mode auth and a fresh SQLite store unless `overrides`
+    (CDS_* names) say otherwise."""
     data = Path(tempfile.mkdtemp(prefix="cds-bench-"))
     env = dict(os.environ)
     env.update(
@@ -35,7 +37,23 @@ def service_env(fhir_allowed: str = "") -> dict[str, str]:
         CDS_LOG_LEVEL="WARNING",
         CDS_DATABASE_URL=f"sqlite+aiosqlite:///{data}/feedback.sqlite3",
     )
+    env.update(overrides)
     return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    """Upgrade the store once before several workers start, as `cds-service serve` does: workers that each
+    migrate a fresh SQLite file at the same moment race on its first table."""
+    code = "import sys; from cds_service.cli import main; sys.exit(main(['migrate']))"
+    subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=env, capture_output=True, check=True)
+
+
+def multiprocess_metrics(env: dict[str, str], workers: int) -> dict[str, str]:
+    """With several workers, each writes its metrics to files in a shared folder, as `cds-service serve`
+    arranges (`PROMETHEUS_MULTIPROC_DIR`), so two workers pay what they pay in production."""
+    if workers == 1:
+        return env
+    return {**env, "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="cds-bench-metrics-")}
 
 
 @dataclass
@@ -51,12 +69,12 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def worker_pids(self) -> list[int]:
-        """The process serving requests: uvicorn with one worker serves in its own process; with more,
-        the children of the supervisor."""
+        """The processes serving requests: uvicorn with one worker serves in its own process; with more,
+        the spawned children of the supervisor (not multiprocessing's resource tracker beside them)."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         kids = [int(p) for p in children.read_text().split()] if children.exists() else []
-        # uvicorn's multiprocess supervisor also starts a resource-tracker-free spawn child per worker
-        return kids or [self.process.pid]
+        workers = [pid for pid in kids if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        return workers or [self.process.pid]
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -69,10 +87,16 @@ class Server:
 
 
 def start(
-    name: str, target: str, workers: int = 1, env: dict[str, str] | None = None, factory: bool = False
+    name: str,
+    target: str,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    factory: bool = False,
+    port: int | None = None,
 ) -> Server:
-    """`python -m uvicorn <target>` with identical flags for the service and the floor."""
-    port = free_port()
+    """`python -m uvicorn <target>` with identical flags for the service and the floor; `port` when the
+    caller must know it beforehand (the JWT audience names it)."""
+    port = port or free_port()
     log = Path(tempfile.mkstemp(prefix=f"bench-{name}-", suffix=".log")[1])
     args = [
         PYTHON,
@@ -113,8 +137,15 @@ def start(
     return server
 
 
-def service(workers: int = 1, fhir_allowed: str = "") -> Server:
-    return start("service", "bench_app:app", workers, service_env(fhir_allowed), factory=True)
+def service(
+    workers: int = 1, fhir_allowed: str = "", env: dict[str, str] | None = None, port: int | None = None
+) -> Server:
+    """The service (benchmarks/bench_app.py) with `env` (default: `service_env`), migrated first when
+    several workers start."""
+    env = multiprocess_metrics(env or service_env(fhir_allowed), workers)
+    if workers > 1:
+        migrate(env)
+    return start("service", "bench_app:app", workers, env, factory=True, port=port)
 
 
 def floor(workers: int = 1) -> Server:
@@ -131,7 +162,53 @@ def memory_kib(pid: int) -> dict[str, int]:
     return values
 
 
-def post(base: str, path: str, body: bytes) -> httpx.Response:
-    return httpx.post(
-        base + path, content=body, headers={"Content-Type": "application/json"}, timeout=30, trust_env=False
-    )
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes (all their threads) have used, from /proc/<pid>/stat."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / ticks
+
+
+def post(base: str, path: str, body: bytes, token: str | None = None) -> httpx.Response:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.post(base + path, content=body, headers=headers, timeout=30, trust_env=False)
+
+
+class Postgres:
+    """A PostgreSQL server for the run (scripts/postgres.sh, Debian's package): ours if we started it, else
+    the one already running in the same PG_RUN_DIR (left alone). `url` stays None, with `problem` saying
+    why, when PostgreSQL is not installed or does not start."""
+
+    RUN_DIR = "/tmp/pg-bench"
+
+    def __init__(self) -> None:
+        self.url: str | None = None
+        self.problem: str | None = None
+        self.started_here = False
+        self._env = {**os.environ, "PG_RUN_DIR": self.RUN_DIR}
+
+    def begin(self) -> str | None:
+        if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+            self.problem = "PostgreSQL is not installed (apt-get install postgresql), so it is skipped"
+            return None
+        script = str(ROOT / "scripts" / "postgres.sh")
+        status = subprocess.run([script, "status"], capture_output=True, text=True, env=self._env)
+        if status.returncode != 0:
+            started = subprocess.run([script, "start"], capture_output=True, text=True, env=self._env)
+            if started.returncode != 0:
+                self.problem = f"scripts/postgres.sh start failed: {started.stderr.strip()[-300:]}"
+                return None
+            self.started_here, status = True, started
+        self.url = status.stdout.strip().splitlines()[-1]
+        return self.url
+
+    def end(self) -> None:
+        if self.started_here:
+            subprocess.run(
+                [str(ROOT / "scripts" / "postgres.sh"), "stop"], capture_output=True, env=self._env
+            )

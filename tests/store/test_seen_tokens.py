@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+
+from sqlalchemy import event
 
 from cds_service.store import Database, SeenTokens
 from cds_service.store.tokens import PURGE_EVERY
@@ -50,3 +53,76 @@ async def test_expired_entries_are_purged(database_url: str) -> None:
         remaining = (await connection.exec_driver_sql("SELECT jti FROM seen_token")).scalars().all()
     assert remaining == ["late"]
     await database.close()
+
+
+def transactions(database: Database) -> list[int]:
+    """A counter of the transactions the store begins, read as `count[0]`."""
+    count = [0]
+
+    def began(_connection: object) -> None:
+        count[0] += 1
+
+    event.listen(database.engine.sync_engine, "begin", began)
+    return count
+
+
+async def test_concurrent_first_uses_share_one_commit(database_url: str) -> None:
+    """Group commit: the calls that arrive while one write is on its way are recorded together, so a busy
+    worker pays one transaction for many tokens instead of one each (each still answered only once its row
+    is committed)."""
+    database = await migrated(database_url)
+    tokens = SeenTokens(database)
+    began = transactions(database)
+    accepted = await asyncio.gather(*(tokens.first_use(ISS, f"many-{i}", NOW + 60, NOW) for i in range(16)))
+    assert accepted == [True] * 16
+    assert began[0] <= 2
+    replayed = await asyncio.gather(*(tokens.first_use(ISS, f"many-{i}", NOW + 60, NOW) for i in range(16)))
+    assert replayed == [False] * 16
+    await database.close()
+
+
+async def test_one_token_twice_at_once_in_one_process_is_accepted_once(database_url: str) -> None:
+    database = await migrated(database_url)
+    tokens = SeenTokens(database)
+    for round_ in range(5):
+        results = await asyncio.gather(
+            *(tokens.first_use(ISS, f"twice-{round_}", NOW + 60, NOW) for _ in "ab")
+        )
+        assert sorted(results) == [False, True]
+    await database.close()
+
+
+RECORD = """
+import asyncio, sys
+from cds_service.store import Database, SeenTokens
+async def main():
+    database = Database(sys.argv[1])
+    await database.migrate()
+    iss, expires_at, now = sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+    print(await SeenTokens(database).first_use(iss, "restart-1", expires_at, now), flush=True)
+    sys.stdin.read()  # answered: now wait to be killed, without closing anything
+asyncio.run(main())
+"""
+
+
+async def test_a_token_accepted_before_a_kill_is_refused_after_the_restart(database_url: str) -> None:
+    """Durable before the answer: the process that accepted the token dies by SIGKILL straight after saying
+    so, and the next process still refuses the token."""
+    verdicts = []
+    for _ in range(2):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            RECORD,
+            database_url,
+            ISS,
+            str(NOW + 600),
+            str(NOW),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        verdicts.append((await asyncio.wait_for(process.stdout.readline(), 60)).decode().strip())
+        process.kill()
+        await process.wait()
+    assert verdicts == ["True", "False"]
