@@ -183,6 +183,8 @@ def run(
     seconds = 5 if quick else 15
     service = servers.service(workers)
     floor = servers.floor(workers)
+    # the same service without the per-call quiet-cards lookup (CDS_QUIET_CARDS=false): what that costs
+    unquiet = servers.service(workers, env=servers.service_env(CDS_QUIET_CARDS="false"))
     results: dict[str, Any] = {
         "wrk": wrk_version(wrk),
         "connections": connections,
@@ -203,6 +205,9 @@ def run(
             run_wrk(wrk, floor.base + path, body_file, connections, threads, 2)
             measured_service = run_wrk(wrk, service.base + path, body_file, connections, threads, seconds)
             measured_floor = run_wrk(wrk, floor.base + path, body_file, connections, threads, seconds)
+            servers.post(unquiet.base, path, raw).raise_for_status()
+            run_wrk(wrk, unquiet.base + path, body_file, connections, threads, 2)
+            measured_unquiet = run_wrk(wrk, unquiet.base + path, body_file, connections, threads, seconds)
             results["runs"].append(
                 {
                     "hook": call.hook,
@@ -212,6 +217,8 @@ def run(
                     "service": measured_service,
                     "floor": measured_floor,
                     "throughput_ratio": measured_service["rps"] / measured_floor["rps"],
+                    "quiet_off": measured_unquiet,
+                    "quiet_off_ratio": measured_unquiet["rps"] / measured_floor["rps"],
                     "p50_ratio": measured_service["p50_ms"] / measured_floor["p50_ms"],
                     "p99_ratio": measured_service["p99_ms"] / measured_floor["p99_ms"],
                 }
@@ -221,6 +228,7 @@ def run(
     finally:
         service.stop()
         floor.stop()
+        unquiet.stop()
     return results
 
 
