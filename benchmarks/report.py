@@ -200,12 +200,16 @@ def render(results: dict) -> str:
 
     w("## How to run\n")
     w(
-        "```sh\n.venv/bin/python benchmarks/run.py            # full run, about 6-8 minutes\n"
-        ".venv/bin/python benchmarks/run.py --quick    # shorter runs, about 3 minutes\n"
+        "```sh\n.venv/bin/python benchmarks/run.py            # full run, about 30 minutes\n"
+        ".venv/bin/python benchmarks/run.py --quick    # shorter runs, about 17 minutes\n"
+        ".venv/bin/python benchmarks/run.py --quick --skip before   # without the earlier commit's run\n"
         ".venv/bin/python benchmarks/run.py --skip fallback --skip cql   # without Java and Node\n```\n"
     )
     w(
-        "Each section also runs alone (`benchmarks/inprocess.py`, `http_load.py`, `auth_load.py [--store=sqlite]`, "
+        "The `before` section needs the git history (it checks the earlier commit out in a temporary worktree); "
+        "`cql` needs Java 17 with Maven and Node 20 with npm (it translates `benchmarks/cql/` and installs "
+        "its npm packages on first use); `auth` starts its own PostgreSQL with `scripts/postgres.sh` when one "
+        "is installed. Each section also runs alone (`benchmarks/inprocess.py`, `before.py`, `cql_peer.py`, `http_load.py`, `auth_load.py [--store=sqlite]`, "
         "`workers_load.py`, `memory.py`, `fallback.py`, "
         "`profile_hooks.py`, `costs.py`, `logic_bench.py`, `facts_bench.py`). `wrk` is installed with "
         "`apt-get install -y wrk` when missing; the fallback section starts HAPI with `scripts/hapi.sh start` "
