@@ -130,17 +130,9 @@ def run(
     stores: tuple[str, ...] = ("sqlite", "postgresql"),
 ) -> dict[str, Any]:
     wrk = http_load.ensure_wrk()
-    seconds = 5 if quick else 15
+    results = http_load.load_settings(wrk, patient, connections, threads, quick) | {"workers": 1}
+    seconds = results["seconds"]
     calls = [http_load.prepare(patient, name) for name in hooks]
-    results: dict[str, Any] = {
-        "wrk": http_load.wrk_version(wrk),
-        "connections": connections,
-        "threads": threads,
-        "seconds": seconds,
-        "workers": 1,
-        "patient_resources": patient.size,
-        "runs": [],
-    }
     postgres = servers.Postgres()
     with jwt_tokens.client() as client:
         try:

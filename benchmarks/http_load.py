@@ -171,6 +171,18 @@ def card_codes(response: httpx.Response) -> list[str]:
     return sorted(c["source"]["topic"]["code"] for c in response.json()["cards"])
 
 
+def load_settings(wrk: str, patient: Patient, connections: int, threads: int, quick: bool) -> dict[str, Any]:
+    """What every load section records of its wrk runs (`runs` to be filled), the same for each."""
+    return {
+        "wrk": wrk_version(wrk),
+        "connections": connections,
+        "threads": threads,
+        "seconds": 5 if quick else 15,
+        "patient_resources": patient.size,
+        "runs": [],
+    }
+
+
 def run(
     patient: Patient,
     quick: bool = False,
@@ -180,20 +192,12 @@ def run(
     hooks: tuple[str, ...] = ("patient-view", "select-removal"),
 ) -> dict[str, Any]:
     wrk = ensure_wrk()
-    seconds = 5 if quick else 15
+    results = load_settings(wrk, patient, connections, threads, quick) | {"workers": workers}
+    seconds = results["seconds"]
     service = servers.service(workers)
     floor = servers.floor(workers)
     # the same service without the per-call quiet-cards lookup (CDS_QUIET_CARDS=false): what that costs
     unquiet = servers.service(workers, env=servers.service_env(CDS_QUIET_CARDS="false"))
-    results: dict[str, Any] = {
-        "wrk": wrk_version(wrk),
-        "connections": connections,
-        "threads": threads,
-        "seconds": seconds,
-        "workers": workers,
-        "patient_resources": patient.size,
-        "runs": [],
-    }
     try:
         for call_name in hooks:
             call = prepare(patient, call_name)

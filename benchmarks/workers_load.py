@@ -23,18 +23,12 @@ def run(
     workers: tuple[int, int] = (1, 2),
 ) -> dict[str, Any]:
     wrk = http_load.ensure_wrk()
-    seconds = 5 if quick else 15
-    calls = [http_load.prepare(patient, name) for name in hooks]
-    results: dict[str, Any] = {
-        "wrk": http_load.wrk_version(wrk),
-        "connections": connections,
-        "threads": threads,
-        "seconds": seconds,
+    results = http_load.load_settings(wrk, patient, connections, threads, quick) | {
         "cpus": os.cpu_count(),
         "workers": list(workers),
-        "patient_resources": patient.size,
-        "runs": [],
     }
+    seconds = results["seconds"]
+    calls = [http_load.prepare(patient, name) for name in hooks]
     one, two = servers.service(workers[0]), None
     try:
         two = servers.service(workers[1])
