@@ -5,7 +5,7 @@ from .bundles import resources_of
 from .entry import Entry, make_entry
 from .origin import Origin
 from .patient import Coded, PatientRecord
-from .shape import located_type_errors, type_errors
+from .shape import located_type_errors
 from .statuses import StatusIn, profile_test, profile_words
 
 __all__ = [
@@ -19,5 +19,4 @@ __all__ = [
     "profile_test",
     "profile_words",
     "resources_of",
-    "type_errors",
 ]

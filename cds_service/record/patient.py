@@ -49,10 +49,10 @@ class _TypeIndex:
 class PatientRecord:
     """The patient's resources by type; entries are built for what the rules select, on first use."""
 
-    __slots__ = ("_by_reference", "_indexes", "_placed", "_size")
+    __slots__ = ("_by_reference", "_by_type", "_indexes", "_size")
 
-    def __init__(self, placed: dict[str, list[Coded]], size: int) -> None:
-        self._placed = placed
+    def __init__(self, by_type: dict[str, list[Coded]], size: int) -> None:
+        self._by_type = by_type
         self._size = size
         self._indexes: dict[str, _TypeIndex] = {}
         self._by_reference: dict[str, Entry] = {}
@@ -63,7 +63,7 @@ class PatientRecord:
         and id) counts once, the first wins; the Patient (which no rule reads) and non-resources are left
         out."""
         seen: set[tuple[str, str]] = set()
-        placed: dict[str, list[Coded]] = defaultdict(list)
+        by_type: dict[str, list[Coded]] = defaultdict(list)
         size = 0
         for origin, value in values:
             for index, resource in indexed_resources(value):
@@ -80,8 +80,8 @@ class PatientRecord:
                 if type_ == "Patient":
                     continue
                 size += 1
-                placed[type_].append(Coded(resource, origin, index, size))
-        return cls(dict(placed), size)
+                by_type[type_].append(Coded(resource, origin, index, size))
+        return cls(dict(by_type), size)
 
     @classmethod
     def of_resources(cls, resources: Iterable[Any]) -> PatientRecord:
@@ -132,16 +132,16 @@ class PatientRecord:
     def _index(self, resource_type: str) -> _TypeIndex:
         index = self._indexes.get(resource_type)
         if index is None:
-            placed = self._placed.get(resource_type, [])
+            coded = self._by_type.get(resource_type, [])
             by_code: dict[tuple[str, str], list[Coded]] = defaultdict(list)
-            for item in placed:
+            for item in coded:
                 problems = code_errors(item.resource, resource_type)
                 if problems:
                     raise item.origin.malformed(item.index, problems)
                 item.codes, item.text, item.label = named(item.resource, resource_type)
                 for code in item.codes:
                     by_code[code].append(item)
-            index = self._indexes[resource_type] = _TypeIndex(placed, dict(by_code))
+            index = self._indexes[resource_type] = _TypeIndex(coded, dict(by_code))
         return index
 
     def _entry(self, item: Coded) -> Entry | None:
@@ -164,8 +164,8 @@ def _prefix_index(index: _TypeIndex, system: str, length: int) -> dict[str, list
     found = index.prefixes.get((system, length))
     if found is None:
         found = defaultdict(list)
-        for (code_system, code), placed in index.by_code.items():
+        for (code_system, code), holders in index.by_code.items():
             if code_system == system and len(code) >= length:
-                found[code[:length]].extend(placed)
+                found[code[:length]].extend(holders)
         index.prefixes[(system, length)] = found
     return found
